@@ -1,0 +1,1 @@
+"""Data sets, teacher rationales, answers and reasoning steps."""

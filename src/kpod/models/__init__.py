@@ -1,0 +1,1 @@
+"""Loading students, predictors and teachers; building small local models."""

@@ -42,5 +42,6 @@ def test_bad_value_names_the_key():
 
 
 def test_none_and_dash_keys():
-    assert parse_overrides(["--train.schedule", "none", "--seed=2"]) == {"train": {"schedule": None}, "seed": 2}
+    assert parse_overrides(["--train.schedule", "null", "--seed=2"]) == {"train": {"schedule": None}, "seed": 2}
+    assert load_config(Run, None, ["--train.schedule", "none"]).train.schedule is None
     assert load_config(Run, None, ["--train.schedule", "kpod"]).train.schedule == "kpod"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -147,7 +148,7 @@ def parse_overrides(args: list[str]) -> dict:
         if "=" in key:
             key, value = key.split("=", 1)
             i += 1
-        elif token.startswith("--") and i + 1 < len(args) and not args[i + 1].startswith("--"):
+        elif token.startswith("--") and i + 1 < len(args) and not _is_key(args[i + 1]):
             value = args[i + 1]
             i += 2
         elif token.startswith("--"):
@@ -160,6 +161,10 @@ def parse_overrides(args: list[str]) -> dict:
             node = node.setdefault(part, {})
         node[parts[-1]] = yaml.safe_load(value) if value != "" else ""
     return out
+
+
+def _is_key(token: str) -> bool:
+    return token.startswith("--") or re.match(r"^[A-Za-z_][\w.-]*=", token) is not None
 
 
 def merge(base: dict, updates: dict) -> dict:

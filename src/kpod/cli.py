@@ -2,7 +2,8 @@
 
 A command module defines `add_arguments(parser)` and `main(args) -> int | None`; its docstring's
 first line is the command's help. Commands are matched on the longest prefix of the arguments, so
-`kpod teach filter ...` and `kpod teach ...` are two commands.
+`kpod teach filter ...` and `kpod teach ...` are two commands. A module that sets
+`ACCEPTS_OVERRIDES = True` receives unrecognized `--section.key value` options in `args.overrides`.
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"kpod {name}", description=module.__doc__ or summary,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     module.add_arguments(parser)
-    args = parser.parse_args(argv[len(name.split()):])
+    rest = argv[len(name.split()):]
+    if getattr(module, "ACCEPTS_OVERRIDES", False):
+        args, args.overrides = parser.parse_known_args(rest)
+    else:
+        args = parser.parse_args(rest)
     try:
         return int(module.main(args) or 0)
     except KpodError as err:

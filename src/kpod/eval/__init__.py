@@ -1,0 +1,1 @@
+"""Evaluation: batched greedy generation (`generate`), answer scoring and `kpod eval` (`evaluate`)."""

@@ -1,0 +1,1 @@
+"""`kpod run`, `kpod demo` and `kpod compare`: the stages chained in one run directory."""

@@ -1,0 +1,55 @@
+"""The configuration of `kpod run`: one typed section per stage, read from YAML, overridable with
+`--section.key value`. The defaults are the embedded testbed that `kpod demo` runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kpod.config import field_help
+from kpod.curriculum.config import ScheduleConfig
+from kpod.data.synth import SynthConfig
+from kpod.distill.config import TrainConfig
+from kpod.models.pretrain import BaseModelConfig
+from kpod.teacher.config import TeachConfig
+from kpod.weighting.config import WeighConfig
+
+TESTBED = "testbed"
+
+
+@dataclass
+class DataSection:
+    dataset: str = field_help(
+        "'testbed' (synthesized), a built-in data set (gsm8k, svamp, asdiv, csqa, multiarith), a generic "
+        "JSONL file, or a directory of <split>.jsonl files", TESTBED)
+    data_dir: str | None = field_help("directory of the raw benchmark files (default: the Hugging Face hub)", None)
+    rationales: list[str] = field_help(
+        "teacher rationale files to attach to the train split (empty: the data set's own rationales, "
+        "or the testbed's teacher); 'teach' generates them with the teach section", [])
+    correct_only: bool = field_help("keep only teacher rationales whose answer is correct", True)
+    train_limit: int | None = field_help("train on the first N questions only", None)
+    eval_sets: list[str] = field_help(
+        "what to evaluate on: split names of the data set, or DATASET:SPLIT for another one (OOD)",
+        ["test", "test_ood"])
+    eval_limit: int | None = field_help("evaluate on the first N questions of each set", None)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+
+
+@dataclass
+class EvalSection:
+    max_new_tokens: int = field_help("generation budget per question", 160)
+    batch_size: int = field_help("questions generated together", 64)
+
+
+@dataclass
+class RunConfig:
+    name: str = field_help("run name shown in the report", "testbed")
+    methods: list[str] = field_help("methods to train side by side (see `kpod run --list-methods`)", ["cotd", "kpod"])
+    seeds: list[int] = field_help("student training seeds; every method runs once per seed", [0])
+    student: str = field_help("student: hub name or local directory; 'base' builds the testbed base model", "base")
+    data: DataSection = field(default_factory=DataSection)
+    base_model: BaseModelConfig = field(default_factory=BaseModelConfig)
+    teach: TeachConfig = field(default_factory=TeachConfig)
+    weigh: WeighConfig = field(default_factory=WeighConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalSection = field(default_factory=EvalSection)

@@ -1,0 +1,89 @@
+"""The data stage of `kpod run`: the train split with teacher rationales and every evaluation set,
+written as generic JSONL files in one directory, with counts of what was kept and dropped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kpod.data.answers import answers_match, extract_answer
+from kpod.data.example import Example
+from kpod.data.loaders import load_examples, write_examples
+from kpod.errors import ConfigError
+from kpod.io import write_json
+from kpod.pipeline.config import TESTBED, DataSection
+
+
+def keep_correct(examples: list[Example]) -> tuple[list[Example], dict]:
+    """Drop teacher rationales whose final answer is wrong, and questions left with none."""
+    counts = {"rationales": 0, "wrong_answer": 0, "no_answer": 0, "questions_without_rationale": 0}
+    kept = []
+    for ex in examples:
+        good = []
+        for text in ex.rationales:
+            counts["rationales"] += 1
+            predicted = extract_answer(text, choices=ex.choices is not None)
+            if predicted is None:
+                counts["no_answer"] += 1
+            elif not answers_match(predicted, ex.answer):
+                counts["wrong_answer"] += 1
+            else:
+                good.append(text)
+        if good:
+            ex.rationales = good
+            kept.append(ex)
+        else:
+            counts["questions_without_rationale"] += 1
+    counts["kept_rationales"] = sum(len(ex.rationales) for ex in kept)
+    return kept, counts
+
+
+def load_train(data: DataSection, out: Path, log) -> tuple[list[Example], dict]:
+    """The train split with its teacher rationales attached."""
+    if data.dataset == TESTBED:
+        from kpod.data.synth import write_testbed
+
+        write_testbed(out, data.synth)
+        return load_examples(str(out / "train.jsonl")), {"source": "testbed teacher"}
+    train = load_examples(data.dataset, "train", data.data_dir)
+    if data.rationales == ["teach"]:
+        raise ConfigError("data.rationales: 'teach' needs a teacher endpoint; run `kpod teach` and "
+                          "`kpod teach filter`, then pass the filtered file as data.dataset")
+    if data.rationales or not any(ex.rationales for ex in train):
+        from kpod.data.rationales import attach_rationale_files
+
+        train, report = attach_rationale_files(train, data.dataset, data.data_dir, files=data.rationales or None)
+        log(f"[kpod] data: rationales attached: {report}")
+        return train, {"rationale_files": report}
+    return train, {"source": "rationales in the data set"}
+
+
+def eval_file_name(eval_set: str) -> str:
+    return f"{eval_set.replace(':', '_')}.jsonl"
+
+
+def prepare_data(data: DataSection, out: Path, log=print) -> dict:
+    out = Path(out)
+    train, report = load_train(data, out, log)
+    train = train[: data.train_limit] if data.train_limit else train
+    if data.correct_only:
+        train, report["filter"] = keep_correct(train)
+    else:
+        train = [ex for ex in train if ex.rationales]
+    write_examples(out / "train.jsonl", train)
+    report["train_questions"] = len(train)
+    report["eval_sets"] = {}
+    splits = ["dev", *data.eval_sets]
+    for eval_set in dict.fromkeys(splits):
+        target = out / eval_file_name(eval_set)
+        if data.dataset == TESTBED and ":" not in eval_set:
+            if not target.exists():
+                raise ConfigError(f"data.eval_sets: the testbed has no split '{eval_set}'")
+            report["eval_sets"][eval_set] = sum(1 for _ in target.open())
+            continue
+        dataset, split = eval_set.split(":", 1) if ":" in eval_set else (data.dataset, eval_set)
+        examples = load_examples(dataset, split, data.data_dir)
+        write_examples(target, examples)
+        report["eval_sets"][eval_set] = len(examples)
+    write_json(out / "data_report.json", report)
+    log(f"[kpod] data: {len(train)} train questions; evaluation sets {report['eval_sets']}")
+    return report

@@ -1,0 +1,69 @@
+"""Content-addressed stages: a stage's output directory is named by the hash of everything that
+determines it (its settings and the hashes of its inputs), so an unchanged stage is skipped, a
+changed one gets a fresh directory, and an interrupted one (a directory without its `.done` marker)
+is resumed by the stage itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kpod.io import write_json
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file, or of every file under a directory (by relative path and content)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def content_hash(name: str, key: dict) -> str:
+    blob = json.dumps({"stage": name, "key": key}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass
+class Stage:
+    """One pipeline stage. `key` holds every setting and input hash its output depends on;
+    `run(out_dir, resume)` writes the output into `out_dir` (resume=True after an interruption)."""
+
+    name: str
+    key: dict
+    run: Callable[[Path, bool], None]
+
+    @property
+    def digest(self) -> str:
+        return content_hash(self.name, self.key)
+
+
+def run_stage(run_dir: Path, stage: Stage, log: Callable[[str], None] = print) -> Path:
+    """Run `stage` unless its output for these inputs is already complete; return its directory."""
+    out = Path(run_dir) / "stages" / f"{stage.name}-{stage.digest[:10]}"
+    marker = out / ".done"
+    if marker.exists():
+        log(f"[kpod] {stage.name}: unchanged, skipped ({out})")
+        return out
+    resume = out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "stage.json", {"stage": stage.name, "hash": stage.digest, "key": stage.key})
+    log(f"[kpod] {stage.name}: {'resuming' if resume else 'running'} ({out})")
+    start = time.time()
+    stage.run(out, resume)
+    write_json(marker, {"hash": stage.digest, "seconds": round(time.time() - start, 2)})
+    return out
+
+
+def stage_done(out: Path) -> bool:
+    return (Path(out) / ".done").exists()

@@ -1,0 +1,40 @@
+from kpod.pipeline.stages import Stage, content_hash, file_digest, run_stage
+
+
+def test_stage_skips_when_unchanged_and_reruns_when_changed(tmp_path):
+    calls = []
+
+    def work(out, resume):
+        calls.append(resume)
+        (out / "result.txt").write_text("x")
+
+    first = run_stage(tmp_path, Stage("weigh", {"alpha": 0.5}, work), log=lambda m: None)
+    again = run_stage(tmp_path, Stage("weigh", {"alpha": 0.5}, work), log=lambda m: None)
+    other = run_stage(tmp_path, Stage("weigh", {"alpha": 0.3}, work), log=lambda m: None)
+    assert first == again != other
+    assert calls == [False, False]
+
+
+def test_interrupted_stage_resumes(tmp_path):
+    calls = []
+
+    def crash(out, resume):
+        calls.append(resume)
+        raise RuntimeError("killed")
+
+    stage = Stage("train", {"lr": 1e-4}, crash)
+    try:
+        run_stage(tmp_path, stage, log=lambda m: None)
+    except RuntimeError:
+        pass
+    run_stage(tmp_path, Stage("train", {"lr": 1e-4}, lambda out, resume: calls.append(resume)), log=lambda m: None)
+    assert calls == [False, True]
+
+
+def test_hashes_depend_on_content(tmp_path):
+    a = tmp_path / "a.jsonl"
+    a.write_text("1")
+    d1 = file_digest(a)
+    a.write_text("2")
+    assert file_digest(a) != d1
+    assert content_hash("s", {"x": 1}) != content_hash("s", {"x": 2})

@@ -195,8 +195,8 @@ def measure_resume(n: int, kills: int, seed: int) -> dict:
             proc.wait()
             kill_points.append(resumed.read_text().count("\n"))
         subprocess.run(_teach(url, data, resumed), env=env, check=True, capture_output=True)
-    ref_valid, ref_torn, ref_records = _comparable(reference)
-    valid, torn, records = _comparable(resumed)
+        ref_valid, ref_torn, ref_records = _comparable(reference)
+        valid, torn, records = _comparable(resumed)
     identical = ref_records == records and valid == ref_valid == n and not ref_torn
     result = {"examples": n, "kills": kills, "lines_after_each_kill": kill_points,
               "reference_records": ref_valid, "resumed_records": valid, "resumed_torn_lines": torn,

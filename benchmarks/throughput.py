@@ -98,7 +98,7 @@ def qwen25_7b_config(layers: int) -> Qwen2Config:
 
 
 def small_llama_config() -> LlamaConfig:
-    return LlamaConfig(vocab_size=8192, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
+    return LlamaConfig(vocab_size=4096, hidden_size=192, intermediate_size=512, num_hidden_layers=3,
                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
                        tie_word_embeddings=True)
 
@@ -108,8 +108,8 @@ def setup_for(device: str) -> Setup:
         return Setup(qwen25_05b_config(), batch_size=32, warmup_steps=3, measured_steps=12, length_range=(120, 400),
                      length_median=190, eval_examples=256, eval_naive_examples=24, eval_batch_size=64,
                      max_new_tokens=128, dtype=torch.bfloat16)
-    return Setup(small_llama_config(), batch_size=8, warmup_steps=2, measured_steps=8, length_range=(30, 100),
-                 length_median=48, eval_examples=48, eval_naive_examples=16, eval_batch_size=16,
+    return Setup(small_llama_config(), batch_size=8, warmup_steps=1, measured_steps=5, length_range=(30, 100),
+                 length_median=48, eval_examples=32, eval_naive_examples=8, eval_batch_size=16,
                  max_new_tokens=32, dtype=torch.float32)
 
 
@@ -235,8 +235,11 @@ def lora_config():
 def result(name: str, clock: StepClock, setup: Setup, device: str, flops_per_token: float, **extra) -> dict:
     rate = clock.tokens_per_s(setup.warmup_steps)
     peak = peak_flops(device)
-    return {"name": name, "tokens_per_s": round(rate, 1), "mfu": round(rate * flops_per_token / peak, 4) if peak else None,
-            "peak_memory_gb": peak_memory_gb(device), "steps": len(clock.steps), **extra}
+    out = {"name": name, "tokens_per_s": round(rate, 1), "mfu": round(rate * flops_per_token / peak, 4) if peak else None,
+           "peak_memory_gb": peak_memory_gb(device), "steps": len(clock.steps), **extra}
+    print(f"[throughput] {name:<22} {rate:>10.1f} tokens/s  mfu {out['mfu']}  peak memory {out['peak_memory_gb']} GB",
+          file=sys.stderr, flush=True)
+    return out
 
 
 # ------------------------------------------------------------------------------------- contenders
@@ -319,7 +322,7 @@ def run_trl(model_dir: Path, data, tokenizer, setup: Setup, device: str, flops: 
     options: dict = {}
     batch_size = setup.batch_size
     if variant != "default":
-        options.update(gradient_checkpointing=False, padding_free=True)
+        options.update(gradient_checkpointing=False, padding_free=True, max_length=None)
     if variant == "packing":
         mean_tokens = np.mean([len(tokenizer(question_prompt(q) + f" {r} {answer_sentence(a)}")["input_ids"])
                                for q, r, a in data])
@@ -457,9 +460,6 @@ def main(argv: list[str] | None = None) -> dict:
         if trl_version:
             for variant in ("default", "padding_free", "packing"):
                 runs.append(run_trl(model_dir, train_data, tokenizer, setup, device, flops, variant))
-        for run in runs:
-            print(f"[throughput] {run['name']:<18} {run['tokens_per_s']:>10.1f} tokens/s  mfu {run['mfu']}  "
-                  f"peak memory {run['peak_memory_gb']} GB", file=sys.stderr)
         by_name = {r["name"]: r for r in runs}
         kpod_best = max((r for r in runs if r["name"].startswith("kpod")), key=lambda r: r["tokens_per_s"])
         trl_fast = max((r for r in runs if r["name"].startswith("trl_")), key=lambda r: r["tokens_per_s"], default=None)
@@ -505,9 +505,6 @@ def run_lora_comparison(args, setup: Setup, tokenizer, data, sequences, tmp: Pat
     if trl_version:
         for variant in ("default", "padding_free"):
             runs.append(run_trl(model_dir, data, tokenizer, lora_setup, device, flops, variant, lora=True))
-    for run in runs:
-        print(f"[throughput] {run['name']:<18} {run['tokens_per_s']:>10.1f} tokens/s  mfu {run['mfu']}  "
-              f"peak memory {run['peak_memory_gb']} GB", file=sys.stderr)
     by_name = {r["name"]: r for r in runs}
     return {"shape": f"Qwen2.5-7B dims, {config.num_hidden_layers} layers" if device == "cuda" else "small Llama",
             "parameters": params, "batch_size": lora_setup.batch_size,

@@ -36,7 +36,7 @@ def test_schedules_only_decrease_and_reach_zero_by_T(selection, start, delta_s, 
     assert steps.shape == (400, 9)
     assert (steps[:, 0] <= table.num_steps).all() and (steps >= 0).all()
     assert (np.diff(steps, axis=1) <= 0).all(), "c_i never increases"
-    assert (np.diff(steps, axis=1) >= -delta_s).all()
+    assert (np.diff(steps[:, :6], axis=1) >= -delta_s).all(), "before T a stage hands over at most delta_s steps"
     assert (steps[:, 6:] == 0).all(), "every c_i is 0 from stage T on"
     for stage in stages[1:6]:
         # the selection respects Delta_D (Eq. 11): what it spent fits what the budget left
@@ -129,7 +129,7 @@ def test_schedule_file_contract_and_curricula(tiny_models, tiny_items, tmp_path)
 
 def test_adaptive_curriculum_re_estimates_difficulty_from_feedback():
     prior = {"a": [1.0, 1.0, 1.0], "b": [1.0, 1.05, 1.0]}
-    cfg = ScheduleConfig(method="acl", epochs=6, T=4, beta=0.0, c0=0.5, p=1.0, acl_mix=1.0)
+    cfg = ScheduleConfig(method="acl", epochs=6, T=4, beta=0.0, c0=0.5, p=1.0, acl_mix=1.0, selection="greedy")
     plain, fed = (AdaptiveCurriculum(prior, {"a": 0, "b": 0}, cfg) for _ in range(2))
     assert plain.needs_feedback
     assert plain.plan(0).input_steps == fed.plan(0).input_steps == {"a": 2, "b": 2}
@@ -163,7 +163,6 @@ def test_load_curriculum_by_name(tiny_items):
     assert set(icl.plan(0).input_token_fraction) == {it.key for it in items}
 
 
-@pytest.mark.slow
 def test_cli_end_to_end(tiny_models, tiny_items, tmp_path):
     from kpod.cli import main
     from kpod.data.loaders import write_examples
@@ -190,6 +189,7 @@ def test_cli_end_to_end(tiny_models, tiny_items, tmp_path):
     uniform = tmp_path / "u.json"
     assert main(["schedule", "--data", str(data), "--student", str(tiny_models["causal"]), "--epochs", "4",
                  "--out", str(uniform), "--device", "cpu", "--plots", "false"]) == 0
-    assert read_schedule(uniform)["difficulties"] == pytest.approx(schedule["difficulties"], rel=1e-5, abs=1e-6)
+    plain = read_schedule(uniform)["difficulties"]
+    assert all(plain[key] == pytest.approx(d, rel=1e-5, abs=1e-6) for key, d in schedule["difficulties"].items())
     assert not uniform.with_suffix(".png").exists()
     assert main(["schedule", "--data", str(data), "--epochs", "4", "--out", str(tmp_path / "x.json")]) == 2

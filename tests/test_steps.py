@@ -117,7 +117,7 @@ def test_split_steps(text, steps, answer):
 
 
 def test_empty_and_answer_only():
-    assert split_steps("") .steps == [] and split_steps("").answer is None
+    assert split_steps("").steps == [] and split_steps("").answer is None
     split = split_steps("  The answer is 7\n")
     assert split.steps == [] and split.answer == (2, 17)
 

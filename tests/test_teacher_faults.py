@@ -93,6 +93,8 @@ class FaultServer:
                 return web.Response(text='{"choices": [{"text": "half', content_type="application/json")
             if kind == "empty":
                 return web.json_response(_payload("", chat))
+            if kind == "weird":
+                return web.json_response({"detail": "a 200 that is no completion"})
         await asyncio.sleep(self.delay)
         if stage == 1:
             return web.json_response(_payload(f"We add {a} and {b}. {a} + {b} = {answer}.", chat))
@@ -126,7 +128,8 @@ def run_records(server: FaultServer, examples: list[Example], **overrides) -> di
 def test_every_fault_kind_is_retried_or_recorded(api):
     examples = [question(1), question(2, "[429:1]"), question(3, "[500:2]"), question(4, "[hang:1]"),
                 question(5, "[drop:1]"), question(6, "[malformed:9]"), question(7, "[empty:9]"),
-                question(8, "[500:9]"), question(9, "[noanswer:0]"), question(10, "[400:9]"), question(11, "[wrong:0]")]
+                question(8, "[500:9]"), question(9, "[noanswer:0]"), question(10, "[400:9]"), question(11, "[wrong:0]"),
+                question(12, "[weird:9]")]
     with FaultServer() as server:
         records = run_records(server, examples, api=api)
         # 429 with Retry-After: 1 -> the retry waits a second although the backoff base is 10 ms
@@ -139,7 +142,7 @@ def test_every_fault_kind_is_retried_or_recorded(api):
     assert records["q4"]["latency_s"] >= 0.5  # the hung request was abandoned at the timeout
     failed = {key: (r["reason"], r["attempts"]) for key, r in records.items() if r["status"] == "failed"}
     assert failed == {"q6": ("malformed_response", 1), "q7": ("empty_response", 1), "q8": ("server_error", 4),
-                      "q10": ("http_400", 1)}
+                      "q10": ("http_400", 1), "q12": ("malformed_response", 1)}
     assert all(records[k]["rationale"] is None and records[k]["error"] for k in failed)
     assert (records["q9"]["status"], records["q9"]["reason"], records["q9"]["answer"]) == ("ok", "no_answer", None)
     assert (records["q11"]["status"], records["q11"]["answer"], records["q11"]["correct"]) == ("ok", "14", False)

@@ -75,18 +75,19 @@ def test_sigkill_mid_run_then_resume_keeps_every_id_once(tmp_path):
 
 def test_failed_records_are_kept_and_retried_on_the_next_run(tmp_path):
     data, out = tmp_path / "data.jsonl", tmp_path / "r.jsonl"
-    # q1 fails its first 3 stage-1 requests: with one retry per run it fails once, then succeeds
+    # q1 fails its first 3 stage-1 requests; one at a time with one retry, q1#0 fails (requests 1-2),
+    # q1#1 succeeds (3 fails, 4 answers) and the rerun retries q1#0 (request 5 answers)
     write_dataset(data, ["What is 0 + 2?", "What is 1 + 2? [500:3]", "What is 2 + 2?"])
     with FaultServer() as server:
         first = subprocess.run(teach_command(server.url, data, out, "--max-retries", "1", "--samples", "2",
-                                             "--temperature", "0.7"),
+                                             "--temperature", "0.7", "--concurrency", "1"),
                                env=ENV, capture_output=True, text=True, timeout=120)
         assert first.returncode == 1 and "rerun" in first.stderr
         assert "failures by reason: server_error 1" in first.stdout
         after_first = read_records(out)
         assert [key for key, r in after_first.items() if r["status"] == "failed"] == [("q1", 0)]
         second = subprocess.run(teach_command(server.url, data, out, "--max-retries", "1", "--samples", "2",
-                                              "--temperature", "0.7"),
+                                              "--temperature", "0.7", "--concurrency", "1"),
                                 env=ENV, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]

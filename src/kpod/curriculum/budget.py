@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class StepTable:
         prefix[starts[owner] + position + 1] = running - offset
         return cls(list(keys), num_steps, starts, prefix)
 
-    @property
+    @cached_property
     def total(self) -> float:
         """B = sum_i sum_j d_j^(i), the difficulty of outputting every whole rationale."""
         return float(self.prefix[self.starts + self.num_steps].sum())
@@ -73,7 +74,7 @@ class StepTable:
 
     def scheduled(self, input_steps: np.ndarray) -> float:
         """Sum over rationales of Eq. 9 at c = `input_steps`."""
-        return float((self.prefix[self.starts + self.num_steps] - self.prefix_at(input_steps)).sum())
+        return self.total - float(self.prefix_at(input_steps).sum())
 
     def step_cost(self, input_steps: np.ndarray, delta_s: int, index: np.ndarray) -> np.ndarray:
         """w_i for the rationales `index`: the summed difficulty of steps c_i - delta_s + 1 .. c_i

@@ -10,7 +10,7 @@ import numpy as np
 
 from kpod.curriculum.budget import StepTable, budget
 from kpod.curriculum.config import ScheduleConfig
-from kpod.curriculum.selection import select, value
+from kpod.curriculum.selection import select
 
 
 class ProgressiveScheduler:
@@ -34,22 +34,26 @@ class ProgressiveScheduler:
         selected = np.zeros(0, dtype=np.int64)
         if t >= T:
             self.input_steps = np.zeros_like(self.input_steps)
+            scheduled = total
         elif t == 0 and cfg.start == "last_step":
             self.input_steps = table.initial_steps("last_step", cfg.delta_s)
+            scheduled = table.scheduled(self.input_steps)
         else:
             c = self.input_steps
             eligible = np.flatnonzero(c > 0)
             costs = table.step_cost(c, cfg.delta_s, eligible)
-            delta = d_t - table.scheduled(c)
+            before = table.scheduled(c)
+            delta = d_t - before
             sel = select(costs, self.labels[eligible], delta, cfg.beta, cfg.selection, cfg.eps)
             selected = eligible[sel.indices]
             c = c.copy()
             c[selected] = np.maximum(c[selected] - cfg.delta_s, 0)
             self.input_steps = c
-            stats.update(delta_budget=delta, eligible=int(eligible.size), spent=sel.spent,
-                         value=value(costs, self.labels[eligible], sel.indices, delta, cfg.beta),
+            scheduled = before + sel.spent
+            # F(S) = g(S) - Delta_D (Eq. 12)
+            stats.update(delta_budget=delta, eligible=int(eligible.size), spent=sel.spent, value=sel.gain - delta,
                          upper_bound=sel.bound, certificate_ratio=sel.ratio)
-        head = {"t": t, "budget": d_t, "scheduled": table.scheduled(self.input_steps), "selected": int(selected.size),
+        head = {"t": t, "budget": d_t, "scheduled": scheduled, "selected": int(selected.size),
                 "certificate_ratio": stats.pop("certificate_ratio", None),
                 "selected_per_cluster": np.bincount(self.labels[selected], minlength=self.clusters).tolist()}
         return {**head, **stats}
@@ -58,9 +62,9 @@ class ProgressiveScheduler:
 def progressive_schedule(table: StepTable, labels: np.ndarray, config: ScheduleConfig) -> tuple[np.ndarray, list[dict]]:
     """c_i(t) for every rationale (rows) and stage t = 0 .. epochs - 1 (columns), and per-stage stats."""
     scheduler = ProgressiveScheduler(table, labels, config)
-    steps = np.zeros((len(table.keys), config.epochs), dtype=np.int64)
+    steps = np.zeros((config.epochs, len(table.keys)), dtype=np.int64)
     stages = []
     for t in range(config.epochs):
         stages.append(scheduler.step())
-        steps[:, t] = scheduler.input_steps
-    return steps, stages
+        steps[t] = scheduler.input_steps
+    return steps.T, stages

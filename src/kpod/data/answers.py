@@ -26,7 +26,7 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
-_MINUS = str.maketrans({"\u2212": "-", "\u2013": "-"})
+_MINUS = str.maketrans({"\u2212": "-"})
 _FRACTION = r"-?[0-9]+/[0-9]+"
 _STRICT_NUMBER = re.compile(r"(?:####|[Tt]he answer is:?)\s*(" + _FRACTION + r"|-?[0-9.,]+)")
 _FLEXIBLE_NUMBER = re.compile(r"(" + _FRACTION + r")|(-?[$0-9.,]{2,})|(-?[0-9]+)")

@@ -48,7 +48,7 @@ class SynthConfig:
     max_steps: int = field_help("most reasoning steps of a train/dev/test problem", 4)
     ood_min_steps: int = field_help("fewest steps of an out-of-distribution problem (> max_steps)", 5)
     ood_max_steps: int = field_help("most steps of an out-of-distribution problem", 6)
-    max_value: int = field_help("largest quantity a problem ever holds (smaller is easier)", 60)
+    max_value: int = field_help("largest quantity a problem ever holds (smaller is easier)", 50)
     max_operand: int = field_help("largest number added or subtracted in one step", 20)
     max_factor: int = field_help("largest multiplier or divisor", 5)
     operators: str = field_help("operators problems may use, out of '+-*/'", "+-*/")
@@ -237,9 +237,9 @@ def make_problem(rng: random.Random, num_steps: int, cfg: SynthConfig, inject_er
     }
 
 
-def _wrong(rng: random.Random, right: int) -> int:
-    delta = rng.choice([d for d in (-3, -2, -1, 1, 2, 3) if right + d > 0])
-    return right + delta
+def _wrong(rng: random.Random, right: int, lower: bool) -> int:
+    """A result off by 1 to 3; below `right` only when `lower` (no later subtraction can then go negative)."""
+    return right + rng.choice([d for d in (-3, -2, -1, 1, 2, 3) if d > 0 or (lower and right + d > 0)])
 
 
 def _rationale(rng: random.Random, steps: list[Step], base: dict, cfg: SynthConfig,
@@ -256,7 +256,7 @@ def _rationale(rng: random.Random, steps: list[Step], base: dict, cfg: SynthConf
         left = step.left if carried is None else carried
         result = _apply(step.op, left, step.right)
         if i == error_step:
-            result = _wrong(rng, result)
+            result = _wrong(rng, result, lower=all(s.op != "-" for s in steps[i + 1:]))
         carried = result
         if i:
             w.add(" ")

@@ -29,7 +29,8 @@ from kpod.config import add_config_arguments, config_from_args, field_help, to_d
 from kpod.data.example import Example
 from kpod.data.prompts import answer_sentence
 from kpod.errors import DataError
-from kpod.io import read_jsonl, write_json
+from kpod.data.loaders import load_examples
+from kpod.io import write_json
 from kpod.models.local import ModelSize, causal_model, save_local_model, seq2seq_model, train_tokenizer
 from kpod.progress import progress
 
@@ -41,14 +42,14 @@ class BaseModelConfig:
     seed: int = field_help("random seed (initialization, corpus, batches)", 0)
     vocab_size: int = field_help("BPE vocabulary size (digits are always single tokens)", 1024)
     hidden: int = field_help("model width", 128)
-    layers: int = field_help("transformer layers (encoder and decoder layers each, for seq2seq)", 2)
+    layers: int = field_help("transformer layers (encoder and decoder layers each, for seq2seq)", 3)
     heads: int = field_help("attention heads", 4)
     intermediate: int = field_help("feed-forward width", 384)
     max_positions: int = field_help("longest sequence the causal model accepts", 512)
     block_size: int = field_help("tokens per pre-training sequence (documents are packed)", 128)
-    batch_size: int = field_help("sequences per optimizer step", 32)
+    batch_size: int = field_help("sequences per optimizer step", 16)
     causal_steps: int = field_help("optimizer steps for the causal model", 300)
-    seq2seq_steps: int = field_help("optimizer steps for the seq2seq model", 150)
+    seq2seq_steps: int = field_help("optimizer steps for the seq2seq model", 100)
     lr: float = field_help("peak learning rate (linear warmup, cosine decay)", 2e-3)
     equations: int = field_help("single-step arithmetic statements in the corpus", 20000)
     skip_seq2seq: bool = field_help("write only OUT/causal", False)
@@ -56,21 +57,6 @@ class BaseModelConfig:
     def size(self) -> ModelSize:
         return ModelSize(hidden=self.hidden, layers=self.layers, heads=self.heads,
                          intermediate=self.intermediate, max_positions=self.max_positions)
-
-
-def read_examples(path: Path) -> list[Example]:
-    """Examples of a generic JSONL file (or DIR/train.jsonl), with their questions and answers."""
-    path = path / "train.jsonl" if path.is_dir() else path
-    out = []
-    for line, record in read_jsonl(path, required=("id", "question", "answer")):
-        if not isinstance(record["question"], str) or not record["question"].strip():
-            raise DataError("expected a non-empty string", path=path, line=line, field="question")
-        rationales = record.get("rationales") or ([record["rationale"]] if "rationale" in record else [])
-        out.append(Example(id=str(record["id"]), question=record["question"], answer=str(record["answer"]),
-                           rationales=rationales))
-    if not out:
-        raise DataError("no examples", path=path)
-    return out
 
 
 def arithmetic_statements(rng: random.Random, count: int, max_value: int) -> list[str]:
@@ -135,7 +121,7 @@ def _train(model, blocks: torch.Tensor, steps: int, cfg: BaseModelConfig, desc: 
         batch = blocks[torch.randint(len(blocks), (cfg.batch_size,), generator=gen)]
         if seq2seq:
             split = int(torch.randint(cfg.block_size // 4, 3 * cfg.block_size // 4, (1,), generator=gen))
-            loss = model(input_ids=batch[:, :split], labels=batch[:, split:]).loss
+            loss = model(input_ids=batch[:, :split], labels=batch[:, split:].contiguous()).loss
         else:
             loss = model(input_ids=batch, labels=batch).loss
         loss.backward()
@@ -153,7 +139,9 @@ def build_base_models(data: str | Path, out_dir: str | Path, cfg: BaseModelConfi
     """Train the tokenizer and the base students on the domain text of `data`; write OUT/causal, OUT/seq2seq."""
     cfg = cfg or BaseModelConfig()
     start = time.perf_counter()
-    examples = read_examples(Path(data))
+    examples = load_examples(data, "train")
+    if not examples:
+        raise DataError("no training examples", path=data)
     docs = domain_corpus(examples, cfg)
     tokenizer = train_tokenizer(docs + [r for ex in examples for r in ex.rationales], cfg.vocab_size)
     blocks = pack(tokenizer, docs, cfg.block_size)

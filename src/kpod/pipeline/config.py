@@ -10,7 +10,6 @@ from kpod.curriculum.config import ScheduleConfig
 from kpod.data.synth import SynthConfig
 from kpod.distill.config import TrainConfig
 from kpod.models.pretrain import BaseModelConfig
-from kpod.teacher.config import TeachConfig
 from kpod.weighting.config import WeighConfig
 
 TESTBED = "testbed"
@@ -23,8 +22,9 @@ class DataSection:
         "JSONL file, or a directory of <split>.jsonl files", TESTBED)
     data_dir: str | None = field_help("directory of the raw benchmark files (default: the Hugging Face hub)", None)
     rationales: list[str] = field_help(
-        "teacher rationale files to attach to the train split (empty: the data set's own rationales, "
-        "or the testbed's teacher); 'teach' generates them with the teach section", [])
+        "teacher rationale files (paths, or names inside DATA_DIR/rationales/) to attach to the train split; "
+        "empty: the data set's own rationales, else every DATA_DIR/rationales/<dataset>_*.json. To generate "
+        "them, run `kpod teach` and `kpod teach filter` and use the filtered file as data.dataset", [])
     correct_only: bool = field_help("keep only teacher rationales whose answer is correct", True)
     train_limit: int | None = field_help("train on the first N questions only", None)
     eval_sets: list[str] = field_help(
@@ -48,7 +48,6 @@ class RunConfig:
     student: str = field_help("student: hub name or local directory; 'base' builds the testbed base model", "base")
     data: DataSection = field(default_factory=DataSection)
     base_model: BaseModelConfig = field(default_factory=BaseModelConfig)
-    teach: TeachConfig = field(default_factory=TeachConfig)
     weigh: WeighConfig = field(default_factory=WeighConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

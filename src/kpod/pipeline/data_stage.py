@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kpod.data.answers import answers_match, extract_answer
 from kpod.data.example import Example
 from kpod.data.loaders import load_examples, write_examples
+from kpod.data.rationales import load_with_rationales, rationale_is_correct
 from kpod.errors import ConfigError
 from kpod.io import write_json
 from kpod.pipeline.config import TESTBED, DataSection
@@ -15,19 +15,12 @@ from kpod.pipeline.config import TESTBED, DataSection
 
 def keep_correct(examples: list[Example]) -> tuple[list[Example], dict]:
     """Drop teacher rationales whose final answer is wrong, and questions left with none."""
-    counts = {"rationales": 0, "wrong_answer": 0, "no_answer": 0, "questions_without_rationale": 0}
+    counts = {"rationales": 0, "wrong_answer": 0, "questions_without_rationale": 0}
     kept = []
     for ex in examples:
-        good = []
-        for text in ex.rationales:
-            counts["rationales"] += 1
-            predicted = extract_answer(text, choices=ex.choices is not None)
-            if predicted is None:
-                counts["no_answer"] += 1
-            elif not answers_match(predicted, ex.answer):
-                counts["wrong_answer"] += 1
-            else:
-                good.append(text)
+        good = [text for text in ex.rationales if rationale_is_correct(text, ex.answer, choices=ex.choices is not None)]
+        counts["rationales"] += len(ex.rationales)
+        counts["wrong_answer"] += len(ex.rationales) - len(good)
         if good:
             ex.rationales = good
             kept.append(ex)
@@ -35,6 +28,16 @@ def keep_correct(examples: list[Example]) -> tuple[list[Example], dict]:
             counts["questions_without_rationale"] += 1
     counts["kept_rationales"] = sum(len(ex.rationales) for ex in kept)
     return kept, counts
+
+
+def resolve_rationale_file(name: str, data_dir: str | None) -> Path:
+    """A rationale file given by path, or by name inside DATA_DIR/rationales/."""
+    path = Path(name)
+    if not path.exists() and data_dir:
+        path = Path(data_dir) / "rationales" / name
+    if not path.exists():
+        raise ConfigError(f"data.rationales: file not found: {name}")
+    return path
 
 
 def load_train(data: DataSection, out: Path, log) -> tuple[list[Example], dict]:
@@ -45,16 +48,18 @@ def load_train(data: DataSection, out: Path, log) -> tuple[list[Example], dict]:
         write_testbed(out, data.synth)
         return load_examples(str(out / "train.jsonl")), {"source": "testbed teacher"}
     train = load_examples(data.dataset, "train", data.data_dir)
-    if data.rationales == ["teach"]:
-        raise ConfigError("data.rationales: 'teach' needs a teacher endpoint; run `kpod teach` and "
-                          "`kpod teach filter`, then pass the filtered file as data.dataset")
-    if data.rationales or not any(ex.rationales for ex in train):
-        from kpod.data.rationales import attach_rationale_files
-
-        train, report = attach_rationale_files(train, data.dataset, data.data_dir, files=data.rationales or None)
-        log(f"[kpod] data: rationales attached: {report}")
-        return train, {"rationale_files": report}
-    return train, {"source": "rationales in the data set"}
+    if any(ex.rationales for ex in train) and not data.rationales:
+        return train, {"source": "rationales in the data set"}
+    if not data.data_dir and not data.rationales:
+        raise ConfigError(f"data.rationales: '{data.dataset}' has no teacher rationales; name rationale files "
+                          "or set data.data_dir to a directory with rationales/")
+    files = [resolve_rationale_file(name, data.data_dir) for name in data.rationales] or None
+    train, reports = load_with_rationales(data.dataset, data.data_dir, files=files)
+    summaries = [r.summary() for r in reports]
+    for r in reports:
+        log(f"[kpod] data: {r.file}: {r.matched} matched, {r.unmatched} unmatched, {r.correct} correct, "
+            f"{r.incorrect} incorrect")
+    return train, {"rationale_files": summaries}
 
 
 def eval_file_name(eval_set: str) -> str:

@@ -16,13 +16,26 @@ def _accuracy(eval_dir: str) -> float | None:
 
 
 def keypoint_auc(weights_dir: str | Path, data_file: str | Path) -> float | None:
-    """ROC-AUC of learned token weights against the testbed's keypoint labels, on the rationales
-    the weighting module was not trained on (listed in the weigh stage's summary as held out)."""
-    from kpod.weighting.evaluation import keypoint_roc_auc
+    """ROC-AUC of learned token weights against the testbed's keypoint labels (a token is a
+    keypoint when its character span overlaps a keypoint span), on the rationales the weighting
+    module was not trained on when the weigh stage held some out, else on all of them."""
+    from sklearn.metrics import roc_auc_score
 
+    from kpod.data.loaders import load_examples
+    from kpod.weighting.store import read_weights
+
+    weights = read_weights(weights_dir)
     summary_path = Path(weights_dir) / "summary.json"
     held_out = read_json(summary_path).get("held_out_keys") if summary_path.exists() else None
-    return keypoint_roc_auc(weights_dir, data_file, keys=held_out)
+    labels, scores = [], []
+    for ex in load_examples(str(data_file)):
+        if not ex.keypoints or ex.id not in weights or (held_out and ex.id not in held_out):
+            continue
+        tw = weights[ex.id]
+        for (start, end), weight in zip(tw.offsets.tolist(), tw.weights.tolist()):
+            labels.append(any(start < k_end and end > k_start for k_start, k_end in ex.keypoints))
+            scores.append(weight)
+    return float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else None
 
 
 def collect_results(run_dir: str | Path) -> dict:

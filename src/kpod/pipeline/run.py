@@ -128,12 +128,11 @@ class Pipeline:
               schedule: Path | None) -> Path:
         cfg = variant.cfg
         train = copy.deepcopy(cfg.train)
-        train.seed = variant.seed
+        train.seed, train.student = variant.seed, student
         key = {"data": data_dir.name, "student": student, "train": to_dict(train),
                "weights": weights.name if weights else None,
                "schedule": schedule.parent.name if schedule else None}
-        argv = ["train", "--data", str(data_dir / "train.jsonl"), "--student", student,
-                *config_flags(train)]
+        argv = ["train", "--data", str(data_dir / "train.jsonl"), *config_flags(train)]
         if (data_dir / "dev.jsonl").exists():
             argv += ["--dev", str(data_dir / "dev.jsonl")]
         if weights is not None:

@@ -22,9 +22,9 @@ ANSWER_STOP = ["\n"]
 
 
 def question_text(example: Example) -> str:
-    """The question as the teacher sees it: choices appended when the question text lacks them."""
+    """The question as the teacher sees it: choices appended, as CSQA writes them, when the text lacks them."""
     if example.choices and not all(choice in example.question for choice in example.choices):
-        return example.question.rstrip() + "\nAnswer Choices:\n" + "\n".join(example.choices)
+        return example.question.rstrip() + " Answer Choices:\n" + "\n".join(example.choices)
     return example.question
 
 

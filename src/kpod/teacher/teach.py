@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 
 from kpod.config import add_config_arguments, config_from_args
 from kpod.data.example import Example
@@ -45,12 +46,14 @@ class LiveStats:
         self.tokens += int((record.get("usage") or {}).get("total_tokens") or 0)
         self.failed += record["status"] != OK
         self.bar.update(1)
-        now = time.perf_counter()
-        if now - self.last_shown >= 0.5:
-            elapsed = max(now - self.start, 1e-9)
-            self.bar.set_postfix_str(f"{self.requests / elapsed:.1f} req/s, {self.tokens / elapsed:.0f} tok/s, "
-                                     f"{self.failed} failed", refresh=False)
-            self.last_shown = now
+        if time.perf_counter() - self.last_shown >= 0.5:
+            self.show()
+
+    def show(self) -> None:
+        self.last_shown = time.perf_counter()
+        elapsed = max(self.last_shown - self.start, 1e-9)
+        self.bar.set_postfix_str(f"{self.requests / elapsed:.1f} req/s, {self.tokens / elapsed:.0f} tok/s, "
+                                 f"{self.failed} failed", refresh=False)
 
 
 def load_teach_examples(cfg: TeachConfig) -> list[Example]:
@@ -65,12 +68,24 @@ def load_teach_examples(cfg: TeachConfig) -> list[Example]:
     return examples
 
 
+def backend(name: str) -> Callable[[TeachConfig, list, Callable[[dict], None]], None]:
+    """The function that runs jobs on backend `name` (imported here, before the progress bar starts)."""
+    if name == "hf":
+        from kpod.teacher.hf_backend import teach_local
+
+        return teach_local
+    from kpod.teacher.client import teach_endpoint
+
+    return lambda cfg, jobs, on_record: asyncio.run(teach_endpoint(cfg, jobs, on_record))
+
+
 def run_teach(cfg: TeachConfig) -> dict:
     """Generate the missing records of `cfg` and return the summary of all of them."""
     examples = load_teach_examples(cfg)
     if cfg.samples > 1 and cfg.temperature == 0:
         print("kpod teach: warning: several samples at temperature 0 are near copies; set --temperature",
               file=sys.stderr)
+    run_backend = backend(cfg.backend)
     with RecordStore(cfg.out) as store:
         latest = store.latest()
         done = {key for key, record in latest.items() if record.get("status") == OK}
@@ -84,15 +99,10 @@ def run_teach(cfg: TeachConfig) -> dict:
             stats.add(record)
 
         try:
-            if jobs and cfg.backend == "hf":
-                from kpod.teacher.hf_backend import teach_local
-
-                teach_local(cfg, jobs, on_record)
-            elif jobs:
-                from kpod.teacher.client import teach_endpoint
-
-                asyncio.run(teach_endpoint(cfg, jobs, on_record))
+            if jobs:
+                run_backend(cfg, jobs, on_record)
         finally:
+            stats.show()
             bar.close()
     wanted = [(ex.id, s) for ex in examples for s in range(cfg.samples)]
     summary = summarize(latest[key] for key in wanted if key in latest)

@@ -15,6 +15,19 @@ def significance_weights(scores: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(scores)
 
 
+class _StraightThrough(torch.autograd.Function):
+    """Forward: the hard sample, exactly 0/1 (hard + soft - soft.detach() is off by rounding).
+    Backward: the gradient of the soft sample."""
+
+    @staticmethod
+    def forward(ctx, soft: torch.Tensor) -> torch.Tensor:
+        return (soft > 0.5).to(soft.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
 def gumbel_mask(weights: torch.Tensor, tau: float = 1.0, noise: torch.Tensor | None = None,
                 eps: float = 1e-6) -> torch.Tensor:
     """Eq. 4: m_j = GumbelSoftmax(w_j), straight-through: exactly 0/1 forward, soft gradients back.
@@ -28,8 +41,7 @@ def gumbel_mask(weights: torch.Tensor, tau: float = 1.0, noise: torch.Tensor | N
         u = torch.rand_like(w).clamp(eps, 1 - eps)
         noise = torch.log(u) - torch.log1p(-u)
     soft = torch.sigmoid((torch.log(w) - torch.log1p(-w) + noise) / tau)
-    hard = (soft > 0.5).to(soft.dtype)
-    return hard + soft - soft.detach()
+    return _StraightThrough.apply(soft)
 
 
 def sample_prefix_lengths(length: int, count: int, generator: torch.Generator | None = None) -> list[int]:

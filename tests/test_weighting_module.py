@@ -1,0 +1,98 @@
+"""The weighting module (Eq. 2-7): shapes, straight-through masks, the gradient path from L_p to the
+weight generator, and learning on a task whose answer depends on one token."""
+
+import random
+
+import pytest
+import torch
+
+from kpod.data.example import RationaleItem
+from kpod.weighting.config import WeighConfig
+from kpod.weighting.weigh import build_parts, compute_weights, cue_ids, encode, make_batch, train
+
+
+def items(n, seed=0):
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        key = rng.choice("37")
+        filler = rng.choice(["He buys more apples", "Each box holds pens", "She had some coins"])
+        text = f"{filler}, so the box has {key} pens. Therefore, the answer is {'yes' if key == '7' else 'no'}."
+        out.append(RationaleItem(f"k{i}", f"k{i}", "Is it seven?", text, "yes" if key == "7" else "no"))
+    return out
+
+
+@pytest.fixture(params=["causal", "seq2seq"])
+def parts(request, tiny_models):
+    cfg = WeighConfig(predictor=str(tiny_models[request.param]), batch_size=4, prefixes=2)
+    return build_parts(str(tiny_models["causal"]), cfg), cfg
+
+
+def test_shapes_and_straight_through_masks(parts):
+    parts, cfg = parts
+    rows = encode(parts, items(3))
+    batch = make_batch(rows, cfg, 0, cue_ids(parts.predictor_tokenizer))
+    assert [len(ks) for ks in batch.prefixes] == [3, 3, 3]
+    out = parts.learner(batch)
+    n = batch.rationale_ids.shape
+    assert out["weights"].shape == n and out["masks"].shape == n
+    assert ((out["weights"] > 0) & (out["weights"] < 1)).all()
+    assert set(out["masks"].unique().tolist()) <= {0.0, 1.0}
+    assert (out["masks"][~batch.rationale_valid] == 0).all()
+    assert out["loss"].dim() == 0 and torch.isfinite(out["loss"])
+    # the masks' (hard) values carry the soft sample's gradient back to the generator
+    (out["masks"] * torch.randn_like(out["masks"])).sum().backward()
+    assert parts.generator.mlp[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("train_predictor", [True, False])
+def test_answer_loss_alone_reaches_the_weight_generator(tiny_models, train_predictor):
+    cfg = WeighConfig(predictor=str(tiny_models["seq2seq"]), train_predictor=train_predictor, prefixes=1)
+    parts = build_parts(str(tiny_models["causal"]), cfg)
+    batch = make_batch(encode(parts, items(4)), cfg, 0, cue_ids(parts.predictor_tokenizer))
+    parts.learner(batch)["answer_loss"].backward()
+    gen = parts.generator
+    for name, param in [("attention", gen.attn.in_proj_weight), ("mlp", gen.mlp[0].weight),
+                        ("mlp out", gen.mlp[2].weight), ("mask vector", parts.learner.mask_vector),
+                        ("projection", parts.learner.projection.weight)]:
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+    assert gen.embed.weight.grad is None  # the student's embeddings stay frozen
+    predictor_grads = [p.grad for p in parts.learner.predictor.parameters()]
+    assert all(g is None for g in predictor_grads) != train_predictor
+
+
+def test_written_weights_cover_every_token_with_the_answer_sentence_at_one(parts):
+    parts, cfg = parts
+    rows = {row.item.key: row for row in encode(parts, items(2))}
+    written = dict(compute_weights(parts.generator, list(rows.values()), floor=0.2))
+    assert written.keys() == rows.keys()
+    for key, tw in written.items():
+        row = rows[key]
+        assert len(tw.weights) == len(row.offsets) > len(row.rationale)
+        assert (tw.weights[: len(row.rationale)] >= 0.2).all() and (tw.weights < 1).all()
+        assert tw.weights[len(row.rationale):] == pytest.approx(1.0, abs=1e-5)
+        start = row.item.rationale.index("Therefore")
+        assert all(end <= start for _, end in tw.offsets[: len(row.rationale)])
+
+
+@pytest.mark.slow
+def test_loss_falls_and_the_deciding_token_gets_the_highest_weight(tiny_models):
+    cfg = WeighConfig(predictor=str(tiny_models["causal"]), batch_size=16, epochs=40, lr=3e-3, predictor_lr=1e-2,
+                      prefixes=1, warmup=0.5, checkpoint_every=10**6)
+    parts = build_parts(str(tiny_models["causal"]), cfg)
+    rows = encode(parts, items(48))
+    log = []
+    original = parts.learner.forward
+    parts.learner.forward = lambda batch, warmup=False: log.append(original(batch, warmup)) or log[-1]
+    train(parts, rows, cfg)
+    first = sum(o["answer_loss"].item() for o in log[:10]) / 10
+    last = sum(o["answer_loss"].item() for o in log[-10:]) / 10
+    assert last < 0.5 * first
+    key_weights, other = [], []
+    by_key = {row.item.key: row for row in rows}
+    for key, tw in compute_weights(parts.generator, rows):
+        row = by_key[key]
+        text = row.item.rationale
+        for (a, b), w in zip(tw.offsets[: len(row.rationale)].tolist(), tw.weights.tolist()):
+            (key_weights if text[a:b].strip() in "37" and text[a:b].strip() else other).append(w)
+    assert min(key_weights) > max(other)

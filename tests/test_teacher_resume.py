@@ -43,6 +43,7 @@ def ok_lines(path) -> Counter:
     return counts
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_keeps_every_id_once(tmp_path):
     n = 120
     data, out = tmp_path / "data.jsonl", tmp_path / "rationales.jsonl"

@@ -20,6 +20,9 @@ from kpod.teacher.client import teach_endpoint
 from kpod.teacher.config import TeachConfig
 from kpod.teacher.hf_backend import teach_local
 
+# starting a server process (torch, transformers) takes 10-40 s on a busy 2-core machine
+pytestmark = pytest.mark.slow
+
 PROMPT = "Q: Tom has 12 apples and buys 30 more. How many apples does he have?\nA: Let's think step by step."
 
 

@@ -20,7 +20,6 @@ from kpod.data.loaders import load_examples
 from kpod.errors import ConfigError
 from kpod.kpdd.config import KpddConfig
 from kpod.kpdd.data import DATA_FILE, build_teacher_data, read_records
-from kpod.kpdd.pipeline import evaluate_students, read_students, train_students
 
 ACTIONS = ("data", "train", "eval", "run")
 
@@ -45,6 +44,8 @@ def make_data(cfg: KpddConfig) -> dict:
 
 def train(cfg: KpddConfig) -> dict[str, str]:
     records = read_records(cfg.out / DATA_FILE)
+    from kpod.kpdd.pipeline import train_students  # torch is imported only by the actions that need it
+
     return train_students(records, cfg, cfg.out)
 
 
@@ -53,6 +54,8 @@ def _eval_name(dataset: str) -> str:
 
 
 def evaluate(cfg: KpddConfig) -> dict:
+    from kpod.kpdd.pipeline import evaluate_students, read_students
+
     if not cfg.eval_data:
         raise ConfigError("kpdd eval: --eval-data is required")
     students = read_students(cfg.out)

@@ -1,8 +1,9 @@
 """Run one program in the PoT sandbox and print {"ok", "answer", "error", "seconds"} as JSON.
 
-PoT programs come from a model and are untrusted. Each runs in a fresh Python process
-(`python -I -S`, no environment, no site-packages) in its own session, cwd a fresh temporary
-directory, with layered defences:
+PoT programs come from a model and are untrusted. Each runs in its own confined process, in its own
+session, with a fresh temporary directory as cwd: `run_program` starts a fresh interpreter
+(`python -I -S`, no environment, no site-packages) per program; `SandboxPool` keeps serving
+interpreters that fork a confined child per program (no start-up cost). Layered defences:
 
 1. Language level: the program's syntax tree is checked before it runs. Names beginning with "__"
    (other than `__name__`), attributes beginning with "_", frame and code attributes (`gi_frame`,
@@ -12,10 +13,11 @@ directory, with layered defences:
    only their public, non-module attributes (so `re.enum.sys` cannot lead to `os`).
 2. Process level, set before the program runs: RLIMIT_CPU, RLIMIT_AS (memory), RLIMIT_FSIZE,
    RLIMIT_NOFILE, RLIMIT_CORE 0 and RLIMIT_NPROC 0; as root the child also moves to a new network
-   namespace (no interfaces: no network) and drops to the `nobody` user, under which RLIMIT_NPROC
-   holds and nothing outside the temporary directory is writable.
-3. Caller level: a wall-clock deadline (the limit plus a small grace), after which the whole process
-   group is killed; output goes to a file capped by RLIMIT_FSIZE and is read back bounded.
+   namespace (only a loopback that is down: no network) and drops to the `nobody` user, under which
+   RLIMIT_NPROC holds and nothing outside the temporary directory is writable. An alarm at the
+   limit ends the program even when it catches exceptions.
+3. Caller level: a wall-clock deadline (the limit plus a small grace), after which the process group
+   is killed; output is bounded (RLIMIT_FSIZE, bounded reads).
 
 The result is the variable `answer`, else the value of `solution()`, else the last printed line.
 

@@ -10,6 +10,7 @@ from kpod.curriculum.config import ScheduleConfig
 from kpod.data.synth import SynthConfig
 from kpod.distill.config import TrainConfig
 from kpod.models.pretrain import BaseModelConfig
+from kpod.teacher.config import TeachConfig
 from kpod.weighting.config import WeighConfig
 
 TESTBED = "testbed"
@@ -23,8 +24,8 @@ class DataSection:
     data_dir: str | None = field_help("directory of the raw benchmark files (default: the Hugging Face hub)", None)
     rationales: list[str] = field_help(
         "teacher rationale files (paths, or names inside DATA_DIR/rationales/) to attach to the train split; "
-        "empty: the data set's own rationales, else every DATA_DIR/rationales/<dataset>_*.json. To generate "
-        "them, run `kpod teach` and `kpod teach filter` and use the filtered file as data.dataset", [])
+        "empty: the data set's own rationales, else every DATA_DIR/rationales/<dataset>_*.json; "
+        "[teach]: generate them with the teacher of the `teach` section", [])
     correct_only: bool = field_help("keep only teacher rationales whose answer is correct", True)
     train_limit: int | None = field_help("train on the first N questions only", None)
     eval_sets: list[str] = field_help(
@@ -46,8 +47,13 @@ class RunConfig:
     methods: list[str] = field_help("methods to train side by side (see `kpod run --list-methods`)", ["cotd", "kpod"])
     seeds: list[int] = field_help("student training seeds; every method runs once per seed", [0])
     student: str = field_help("student: hub name or local directory; 'base' builds the testbed base model", "base")
+    launcher: str = field_help(
+        "command that launches the train stage in its own processes, e.g. 'accelerate launch --num_processes 4' "
+        "(DDP, FSDP or DeepSpeed as accelerate is configured); empty: train in this process", "")
     data: DataSection = field(default_factory=DataSection)
     base_model: BaseModelConfig = field(default_factory=BaseModelConfig)
+    teach: TeachConfig = field(default_factory=TeachConfig)
+    teach_samples: int = field_help("correct teacher rationales kept per question when generating them", 1)
     weigh: WeighConfig = field(default_factory=WeighConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

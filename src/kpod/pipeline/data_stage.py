@@ -40,8 +40,10 @@ def resolve_rationale_file(name: str, data_dir: str | None) -> Path:
     return path
 
 
-def load_train(data: DataSection, out: Path, log) -> tuple[list[Example], dict]:
+def load_train(data: DataSection, out: Path, log, teacher_file: Path | None) -> tuple[list[Example], dict]:
     """The train split with its teacher rationales attached."""
+    if teacher_file is not None:
+        return load_examples(str(teacher_file)), {"source": f"kpod teach ({teacher_file})"}
     if data.dataset == TESTBED:
         from kpod.data.synth import write_testbed
 
@@ -66,9 +68,9 @@ def eval_file_name(eval_set: str) -> str:
     return f"{eval_set.replace(':', '_')}.jsonl"
 
 
-def prepare_data(data: DataSection, out: Path, log=print) -> dict:
+def prepare_data(data: DataSection, out: Path, log=print, teacher_file: Path | None = None) -> dict:
     out = Path(out)
-    train, report = load_train(data, out, log)
+    train, report = load_train(data, out, log, teacher_file)
     train = train[: data.train_limit] if data.train_limit else train
     if data.correct_only:
         train, report["filter"] = keep_correct(train)

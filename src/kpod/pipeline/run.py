@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import copy
 import itertools
+import shlex
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,10 +44,14 @@ def config_flags(section) -> list[str]:
     return flags
 
 
-def run_command(argv: list[str]) -> None:
+def run_command(argv: list[str], launcher: str = "") -> None:
+    """Run a kpod command in this process, or under `launcher` (e.g. accelerate launch) in its own."""
     from kpod.cli import main
 
-    code = main(argv)
+    if launcher:
+        code = subprocess.call([*shlex.split(launcher), "-m", "kpod.cli", *argv])
+    else:
+        code = main(argv)
     if code:
         raise KpodError(f"`kpod {' '.join(argv[:1])}` failed with exit code {code}")
 
@@ -81,13 +87,32 @@ class Pipeline:
         for path in [data.dataset, *data.rationales, data.data_dir]:
             if path and Path(path).exists():
                 key[f"digest:{path}"] = file_digest(path)
+        teacher_file = None
+        if data.rationales == ["teach"]:
+            teacher_file = self.teach(cfg) / "train.jsonl"
+            key["teach"] = teacher_file.parent.name
 
         def work(out: Path, resume: bool) -> None:
             from kpod.pipeline.data_stage import prepare_data
 
-            prepare_data(data, out, log=self.log)
+            prepare_data(data, out, log=self.log, teacher_file=teacher_file)
 
         return self.stage("data", key, work)
+
+    def teach(self, cfg: RunConfig) -> Path:
+        """Teacher rationales for the train split (`kpod teach`, then `kpod teach filter`). A run
+        with failed requests stops here; rerunning retries only what failed."""
+        teach = copy.deepcopy(cfg.teach)
+        teach.dataset, teach.split, teach.data_dir = cfg.data.dataset, "train", cfg.data.data_dir
+        key = {"teach": to_dict(teach), "samples": cfg.teach_samples}
+
+        def work(out: Path, resume: bool) -> None:
+            teach.out = out / "records.jsonl"
+            run_command(["teach", *config_flags(teach)])
+            run_command(["teach", "filter", "--records", str(teach.out), "--out", str(out / "train.jsonl"),
+                         "--samples", str(cfg.teach_samples), "--report", str(out / "filter_report.json")])
+
+        return self.stage("teach", key, work)
 
     def student(self, cfg: RunConfig, data_dir: Path) -> str:
         if cfg.student != "base":
@@ -140,7 +165,7 @@ class Pipeline:
         if schedule is not None:
             argv += ["--schedule", str(schedule)]
         return self.stage("train", key, lambda out, resume: run_command(
-            [*argv, "--out", str(out), *(["--resume"] if resume else [])]))
+            [*argv, "--out", str(out), *(["--resume"] if resume else [])], cfg.launcher))
 
     def evaluate(self, cfg: RunConfig, train_dir: Path, data_dir: Path, eval_set: str) -> Path:
         key = {"train": train_dir.name, "set": eval_set, "eval": to_dict(cfg.eval), "limit": cfg.data.eval_limit}

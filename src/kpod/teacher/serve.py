@@ -237,7 +237,7 @@ class Server:
 
 async def serve(cfg: ServeConfig) -> None:
     generator = LocalGenerator(cfg.model, batch_size=cfg.max_batch, device=cfg.device, dtype=cfg.dtype)
-    runner = web.AppRunner(Server(cfg, generator).app(), access_log=None)
+    runner = web.AppRunner(Server(cfg, generator).app(), access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, cfg.host, cfg.port)
     await site.start()

@@ -68,7 +68,9 @@ class FixedServer:
 
     def __enter__(self) -> str:
         self.port_file = tempfile.mktemp(prefix="kpod-bench-port-")
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve-fixed", self.port_file, "--delay", str(self.delay)])
+        # stderr dropped: a client killed by the resume test makes aiohttp log the lost connection
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve-fixed", self.port_file, "--delay", str(self.delay)],
+                                     stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while not (Path(self.port_file).exists() and Path(self.port_file).read_text()):
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -88,7 +90,7 @@ def examples(n: int):
     return [Example(id=f"q{i}", question=f"What is {i} + 2?", answer=str(i + 2)) for i in range(n)]
 
 
-async def raw_aiohttp(url: str, total: int, concurrency: int) -> float:
+async def raw_aiohttp(url: str, total: int, concurrency: int) -> tuple[float, float]:
     import aiohttp
 
     body = {"model": "fixed", "prompt": "Q: What is 1 + 2?\nA: Let's think step by step.", "max_tokens": 64}
@@ -99,12 +101,12 @@ async def raw_aiohttp(url: str, total: int, concurrency: int) -> float:
             for _ in remaining:
                 async with session.post(f"{url}/completions", json=body) as response:
                     await response.json()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return total / (time.perf_counter() - start)
+        return total / (time.perf_counter() - start), (time.process_time() - cpu) / total
 
 
-async def client_requests(url: str, total: int, concurrency: int) -> float:
+async def client_requests(url: str, total: int, concurrency: int) -> tuple[float, float]:
     from kpod.teacher.client import TeacherClient
     from kpod.teacher.config import TeachConfig
 
@@ -116,24 +118,24 @@ async def client_requests(url: str, total: int, concurrency: int) -> float:
             await client.request("Q: What is 1 + 2?\nA: Let's think step by step.", max_tokens=64, stop=["\nQ:"],
                                  temperature=0.0, seed=None)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    rate = total / (time.perf_counter() - start)
+    rate, cpu = total / (time.perf_counter() - start), (time.process_time() - cpu) / total
     await client.close()
-    return rate
+    return rate, cpu
 
 
-def teach_records(url: str, n: int, concurrency: int, out: Path) -> float:
+def teach_records(url: str, n: int, concurrency: int, out: Path) -> tuple[float, float]:
     from kpod.teacher.client import teach_endpoint
     from kpod.teacher.config import TeachConfig
     from kpod.teacher.records import RecordStore
 
     cfg = TeachConfig(dataset="bench", model="fixed", endpoint=url, concurrency=concurrency)
     with RecordStore(out) as store:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         asyncio.run(teach_endpoint(cfg, [(ex, 0) for ex in examples(n)], store.append))
-        elapsed = time.perf_counter() - start
-    return 2 * n / elapsed  # two requests per record
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return 2 * n / elapsed, cpu / (2 * n)  # two requests per record
 
 
 def measure_overhead(total: int, concurrency: int, delay: float) -> dict:
@@ -143,13 +145,12 @@ def measure_overhead(total: int, concurrency: int, delay: float) -> dict:
         raw = asyncio.run(raw_aiohttp(url, total, concurrency))
         client = asyncio.run(client_requests(url, total, concurrency))
         teach = teach_records(url, total // 2, concurrency, Path(tmp) / "r.jsonl")
-    result = {"concurrency": concurrency, "delay_s": delay, "ideal_requests_per_s": ideal, "requests": total,
-              "raw_aiohttp_requests_per_s": raw, "raw_aiohttp_ratio": raw / ideal,
-              "client_requests_per_s": client, "client_ratio": client / ideal,
-              "teach_requests_per_s": teach, "teach_ratio": teach / ideal}
-    for name in ("raw_aiohttp", "client", "teach"):
-        print(f"{name:>12}: {result[name + '_requests_per_s']:7.1f} requests/s at concurrency {concurrency} "
-              f"= {result[name + '_ratio']:.3f} of the ideal {ideal:.0f}/s")
+    result = {"concurrency": concurrency, "delay_s": delay, "ideal_requests_per_s": ideal, "requests": total}
+    for name, (rate, cpu) in (("raw_aiohttp", raw), ("client", client), ("teach", teach)):
+        result.update({f"{name}_requests_per_s": rate, f"{name}_ratio": rate / ideal,
+                       f"{name}_cpu_ms_per_request": cpu * 1000})
+        print(f"{name:>12}: {rate:7.1f} requests/s at concurrency {concurrency} = {rate / ideal:.3f} of the ideal "
+              f"{ideal:.0f}/s; {cpu * 1000:.2f} ms of client CPU per request (one core's limit {1 / cpu:.0f}/s)")
     return result
 
 

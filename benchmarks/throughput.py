@@ -361,7 +361,7 @@ def run_generation(model_dir: Path, data, setup: Setup, device: str) -> dict:
     generate(model, tokenizer, prompts[: setup.eval_batch_size], max_new_tokens=4, batch_size=setup.eval_batch_size)
     sync(device)
     start = time.perf_counter()
-    batched = generate(model, tokenizer, prompts, max_new_tokens=setup.max_new_tokens,
+    generate(model, tokenizer, prompts, max_new_tokens=setup.max_new_tokens,
                        batch_size=setup.eval_batch_size)
     sync(device)
     batched_rate = len(prompts) / (time.perf_counter() - start)
@@ -377,9 +377,7 @@ def run_generation(model_dir: Path, data, setup: Setup, device: str) -> dict:
     out = {"eval_examples_per_s": round(batched_rate, 3), "eval_naive_examples_per_s": round(naive_rate, 3),
            "eval_speedup": round(batched_rate / naive_rate, 2), "eval_examples": len(prompts),
            "eval_naive_examples": len(naive_prompts), "eval_batch_size": setup.eval_batch_size,
-           "eval_max_new_tokens": setup.max_new_tokens,
-           "eval_mean_new_tokens": round(float(np.mean([len(tokenizer(t)["input_ids"]) for t in batched])), 1),
-           "vllm_examples_per_s": None}
+           "eval_max_new_tokens": setup.max_new_tokens, "vllm_examples_per_s": None}
     del model
     reset_memory(device)
     if vllm_available():

@@ -12,7 +12,7 @@ import pytest
 
 from kpod.kpdd.sandbox import SandboxLimits, SandboxPool, check_program, run_program, run_programs
 
-LIMITS = SandboxLimits(timeout=1.0, memory_mb=200, max_output=1000, grace=1.0)
+LIMITS = SandboxLimits(timeout=0.5, memory_mb=200, max_output=1000, grace=1.0)
 # Wall-clock bound on any run: the limit, the grace, and slack for a busy 2-core machine.
 BOUND = LIMITS.timeout + LIMITS.grace + 3.0
 

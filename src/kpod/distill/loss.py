@@ -53,6 +53,8 @@ def chunked_token_nll(hidden: torch.Tensor, head: Callable[[torch.Tensor], torch
     forward and in backward (each chunk is recomputed there)."""
     if hidden.shape[0] == 0:
         return hidden.new_zeros(0, dtype=torch.float32)
+    if hidden.shape[0] <= chunk:  # one chunk: keeping its logits costs no more than recomputing them
+        return _chunk_nll(head, hidden, targets)
     parts = []
     for start in range(0, hidden.shape[0], chunk):
         h, y = hidden[start:start + chunk], targets[start:start + chunk]

@@ -19,6 +19,7 @@ import math
 from contextlib import nullcontext
 import shutil
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -271,7 +272,8 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             write_json(self.out / "train_config.json", to_dict(cfg))
         acc.init_trackers("kpod", config={k: v for k, v in to_dict(cfg).items() if not isinstance(v, list)})
-        previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        in_main_thread = threading.current_thread() is threading.main_thread()  # signals need the main thread
+        previous = signal.signal(signal.SIGTERM, self._on_sigterm) if in_main_thread else None
         bar = progress(total=total_steps, desc="train", unit="step", initial=state["global_step"])
         self.model.train()
         try:
@@ -286,7 +288,8 @@ class Trainer:
                     self._evaluate(dev, state, log)
                 self.save_checkpoint(state, scheduler)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
             bar.close()
         self.save_model(self.out / "final")
         if cfg.save_merged and cfg.lora:

@@ -53,7 +53,9 @@ class AnswerSentenceStop(StoppingCriteria):
         generated = input_ids[:, self.start:]
         if generated.shape[1] < 2:
             return done
-        mask = self.has_period.to(input_ids.device)
+        if self.has_period.device != input_ids.device:
+            self.has_period = self.has_period.to(input_ids.device)
+        mask = self.has_period
         recent = generated[:, -self.window:].clamp(0, mask.numel() - 1)
         candidates = mask[recent].any(dim=1).nonzero().flatten().tolist()
         for row in candidates:
@@ -97,6 +99,7 @@ def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 
     model.eval()
     eos = _eos_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    stop = AnswerSentenceStop(tokenizer, start=0)
     bar = progress(total=len(prompts), desc=desc or "generate", unit="ex")
     try:
         with torch.inference_mode():
@@ -104,10 +107,11 @@ def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 
                 inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, padding_side=padding_side,
                                        return_tensors="pt").to(model.device)
                 start = 1 if seq2seq else inputs["input_ids"].shape[1]
+                stop.start = start
                 out = model.generate(
                     **inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, use_cache=True,
                     temperature=None, top_p=None, top_k=None, eos_token_id=eos, pad_token_id=pad_id,
-                    stopping_criteria=StoppingCriteriaList([AnswerSentenceStop(tokenizer, start)]),
+                    stopping_criteria=StoppingCriteriaList([stop]),
                 )
                 texts = tokenizer.batch_decode(out[:, start:], skip_special_tokens=True)
                 for index, text in zip(batch, texts):

@@ -5,6 +5,7 @@
     kpod kpdd eval  --out runs/kpdd --eval-data testbed/         # OUT/eval/<name>/<mode>/metrics.json
     kpod kpdd run   --data testbed/ --student base/seq2seq --eval-data testbed/   # all three
 
+Several evaluation sets are comma-separated (`--eval-data gsm8k,svamp,asdiv,multiarith --data-dir DIR`).
 Teacher data comes from the testbed's key points, GSM8K's calculator annotations, or a teacher model
 (`--source teacher --teacher-model NAME [--teacher-endpoint URL | --teacher-backend hf]`).
 """

@@ -31,6 +31,7 @@ from kpod.data.example import Example
 from kpod.data.prompts import answer_sentence
 from kpod.errors import DataError
 from kpod.io import read_jsonl, write_json, write_jsonl
+from kpod.kpdd.config import KpddConfig
 from kpod.kpdd.formats import (KeyPoints, parse_program, program_from_calculations, strip_answer_sentence)
 from kpod.kpdd.prompts import STOP, parse_teacher_response, teacher_prompt
 from kpod.kpdd.sandbox import SandboxLimits, run_programs
@@ -144,8 +145,8 @@ def calculator_candidates(examples: list[Example], modes: Iterable[str]) -> list
     return out
 
 
-def teacher_candidates(examples: list[Example], modes: Iterable[str], cfg) -> list[Candidate]:
-    """`cfg.paths` sampled responses per (question, mode) from the teacher (a `KpddConfig`)."""
+def teacher_candidates(examples: list[Example], modes: Iterable[str], cfg: KpddConfig) -> list[Candidate]:
+    """`cfg.paths` sampled responses per (question, mode) from the teacher."""
     jobs = [(ex, mode, k) for ex in examples for mode in modes for k in range(cfg.paths)]
     prompts = [teacher_prompt(ex.question, mode) for ex, mode, _ in jobs]
     seeds = [cfg.seed + k for _, _, k in jobs]
@@ -163,7 +164,7 @@ def teacher_candidates(examples: list[Example], modes: Iterable[str], cfg) -> li
     return out
 
 
-def _teach_config(cfg):
+def _teach_config(cfg: KpddConfig):
     from kpod.teacher.config import TeachConfig
 
     return TeachConfig(dataset=cfg.data or "kpdd", model=cfg.teacher_model, backend=cfg.teacher_backend,
@@ -172,7 +173,7 @@ def _teach_config(cfg):
                        batch_size=cfg.eval_batch_size, seed=cfg.seed)
 
 
-async def _endpoint_responses(prompts: list[str], seeds: list[int], cfg) -> list[str | None]:
+async def _endpoint_responses(prompts: list[str], seeds: list[int], cfg: KpddConfig) -> list[str | None]:
     from kpod.teacher.client import RequestFailed, TeacherClient
 
     teach = _teach_config(cfg)
@@ -199,7 +200,7 @@ async def _endpoint_responses(prompts: list[str], seeds: list[int], cfg) -> list
         await client.close()
 
 
-def _local_responses(prompts: list[str], seeds: list[int], cfg) -> list[str | None]:
+def _local_responses(prompts: list[str], seeds: list[int], cfg: KpddConfig) -> list[str | None]:
     from kpod.teacher.hf_backend import LocalGenerator
 
     teach = _teach_config(cfg)
@@ -290,8 +291,8 @@ def choose_source(examples: list[Example], source: str) -> str:
     return "testbed" if any(ex.kpdd for ex in examples) else "calculator"
 
 
-def build_teacher_data(examples: list[Example], cfg, out_dir: str | Path) -> tuple[list[KpddRecord], dict]:
-    """Make, filter and write the teacher data of a `KpddConfig`: OUT/kpdd_data.jsonl and
+def build_teacher_data(examples: list[Example], cfg: KpddConfig, out_dir: str | Path) -> tuple[list[KpddRecord], dict]:
+    """Make, filter and write the teacher data: OUT/kpdd_data.jsonl and
     OUT/kpdd_data_stats.json."""
     source = choose_source(examples, cfg.source)
     if source == "testbed":

@@ -26,6 +26,8 @@ from kpod.data.example import Example
 from kpod.distill.encoding import TrainSequence
 from kpod.eval.generate import generate
 from kpod.io import read_json, write_json, write_jsonl
+from kpod.kpdd.config import KpddConfig
+from kpod.kpdd.data import KpddRecord
 from kpod.kpdd.formats import (KeyPoints, calculation_error, key_prompt, parse_key_points, parse_program,
                                solve_prompt)
 from kpod.kpdd.sandbox import SandboxLimits, run_programs
@@ -40,7 +42,7 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 # Training
 
 
-def key_sequences(records) -> list[TrainSequence]:
+def key_sequences(records: list[KpddRecord]) -> list[TrainSequence]:
     """KPDD-Key's data: question -> key points, one sequence per distinct (question, key points)."""
     seen, out = set(), []
     for record in records:
@@ -51,13 +53,13 @@ def key_sequences(records) -> list[TrainSequence]:
     return out
 
 
-def solve_sequences(records, mode: str) -> list[TrainSequence]:
+def solve_sequences(records: list[KpddRecord], mode: str) -> list[TrainSequence]:
     """KPDD-Solve's data for one mode: question + key points -> rationale or program."""
     return [TrainSequence(f"{mode}:{r.key}", solve_prompt(r.question, r.key_points.render(), mode), r.target)
             for r in records if r.mode == mode]
 
 
-def train_student(sequences: list[TrainSequence], base: str, cfg, out_dir: str | Path) -> Path:
+def train_student(sequences: list[TrainSequence], base: str, cfg: KpddConfig, out_dir: str | Path) -> Path:
     """Fine-tune `base` on `sequences` with kpod's trainer (uniform token weights, no curriculum);
     returns the directory of the trained model."""
     from kpod.distill.config import TrainConfig
@@ -70,7 +72,7 @@ def train_student(sequences: list[TrainSequence], base: str, cfg, out_dir: str |
     return Trainer(train_cfg, out_dir).fit(StaticSource(sequences))
 
 
-def train_students(records, cfg, out_dir: str | Path) -> dict[str, str]:
+def train_students(records: list[KpddRecord], cfg: KpddConfig, out_dir: str | Path) -> dict[str, str]:
     """Train KPDD-Key and one KPDD-Solve per mode (or one shared student); writes OUT/students.json
     {"key": dir, "cot": dir, "pot": dir} and returns it."""
     out_dir = Path(out_dir)
@@ -176,7 +178,7 @@ def kpdd_metrics(records: list[dict]) -> dict:
     return metrics
 
 
-def evaluate_students(examples: list[Example], students: dict[str, str], modes, cfg, out_dir: str | Path) -> dict:
+def evaluate_students(examples: list[Example], students: dict[str, str], modes, cfg: KpddConfig, out_dir: str | Path) -> dict:
     """Chained inference of every mode on `examples`; writes OUT/<mode>/predictions.jsonl and
     metrics.json, returns {mode: metrics}."""
     device = default_device()

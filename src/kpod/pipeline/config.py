@@ -52,7 +52,7 @@ class RunConfig:
         "(DDP, FSDP or DeepSpeed as accelerate is configured); empty: train in this process", "")
     data: DataSection = field(default_factory=DataSection)
     base_model: BaseModelConfig = field(default_factory=BaseModelConfig)
-    teach: TeachConfig = field(default_factory=TeachConfig)
+    teach: TeachConfig | None = field_help("the teacher, when data.rationales is [teach]", None)
     teach_samples: int = field_help("correct teacher rationales kept per question when generating them", 1)
     weigh: WeighConfig = field(default_factory=WeighConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)

@@ -102,6 +102,8 @@ class Pipeline:
     def teach(self, cfg: RunConfig) -> Path:
         """Teacher rationales for the train split (`kpod teach`, then `kpod teach filter`). A run
         with failed requests stops here; rerunning retries only what failed."""
+        if cfg.teach is None:
+            raise ConfigError("data.rationales is [teach] but the config has no `teach` section")
         teach = copy.deepcopy(cfg.teach)
         teach.dataset, teach.split, teach.data_dir = cfg.data.dataset, "train", cfg.data.data_dir
         key = {"teach": to_dict(teach), "samples": cfg.teach_samples}

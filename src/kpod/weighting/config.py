@@ -21,8 +21,8 @@ class WeighConfig:
     tau: float = field_help("Eq. 4: Gumbel-Softmax temperature", 1.0)
     prefixes: int = field_help(
         "Eq. 5: prefix lengths sampled per example per step, besides the full rationale", 1)
-    lr: float = field_help("learning rate of the module (attention, generator, mask vector, projection)", 3e-3)
-    predictor_lr: float = field_help("learning rate of the predictor when it is trained", 3e-4)
+    lr: float = field_help("learning rate of the module (attention, generator, mask vector, projection)", 3e-4)
+    predictor_lr: float = field_help("learning rate of the predictor when it is trained", 1e-3)
     epochs: float = field_help("passes over the training rationales (fractions allowed)", 1.0)
     batch_size: int = field_help("rationales per step", 16)
     max_train: int = field_help("train on at most this many rationales (0: all); weights are written for all", 0)

@@ -1,0 +1,131 @@
+"""Benchmark of the token weighting module (KPOD Eq. 2-7), issue 5.
+
+Testbed: train the module on train-split rationales, write weights for the test split (rationales the
+module never saw), and score them against the testbed's keypoint labels: ROC-AUC (scikit-learn) and
+the mean weight of keypoint versus filler tokens, over the rationale body (the final answer sentence
+is unlabeled and gets weight 1 by construction, so it is left out). Base models come from
+`kpod base-model` (student = predictor = the causal base model unless --predictor is given).
+
+GSM8K: the LLaMA-3-70B rationales of ../shared/data, a small local student/predictor (tokenizer and
+model built from the rationales' text with kpod.models.local), mean weight of digit and operator
+tokens versus the rest, and a heatmap of a few rationales.
+
+    python benchmarks/weighting.py testbed --testbed DIR --base DIR [--max-train 512 ...]
+    python benchmarks/weighting.py gsm8k [--n 600]
+
+Prints the figures and merges them into benchmarks/results/weighting.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from kpod.config import from_dict, to_dict
+from kpod.data.example import rationale_items
+from kpod.data.loaders import load_examples
+from kpod.io import write_json, write_text
+from kpod.weighting.config import WeighConfig
+from kpod.weighting.heatmap import class_means, heatmap_page
+from kpod.weighting.weigh import build_parts, compute_weights, encode, train, training_subset
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def keypoint_scores(rows, weights, examples) -> dict:
+    """ROC-AUC and mean weights of keypoint vs filler tokens over each rationale's body tokens."""
+    by_id = {ex.id: ex for ex in examples}
+    labels, scores = [], []
+    for row in rows:
+        ex, tw = by_id[row.item.example_id], weights[row.item.key]
+        text = row.item.rationale
+        for (a, b), w in zip(tw.offsets[: len(row.rationale)].tolist(), tw.weights.tolist()):
+            if b > a and text[a:b].strip():
+                labels.append(any(a < e and s < b for s, e in ex.keypoints or []))
+                scores.append(w)
+    y, p = np.array(labels), np.array(scores)
+    return {"tokens": int(len(y)), "keypoint_tokens": int(y.sum()), "roc_auc": float(roc_auc_score(y, p)),
+            "mean_weight_keypoint": float(p[y].mean()), "mean_weight_filler": float(p[~y].mean())}
+
+
+def run_testbed(args, cfg: WeighConfig) -> dict:
+    student = str(Path(args.base) / "causal")
+    cfg.predictor = args.predictor or student
+    parts = build_parts(student, cfg)
+    train_rows = training_subset(encode(parts, rationale_items(load_examples(args.testbed, "train"))), cfg)
+    test_examples = load_examples(args.testbed, "test")
+    test_rows = encode(parts, rationale_items(test_examples))
+    stats = train(parts, train_rows, cfg)
+    started = time.perf_counter()
+    weights = dict(compute_weights(parts.generator, test_rows, floor=0.0, device=parts.device))
+    write_s = time.perf_counter() - started
+    result = {"config": to_dict(cfg), "train_rationales": len(train_rows), "test_rationales": len(test_rows),
+              **keypoint_scores(test_rows, weights, test_examples), "train": stats,
+              "write_rationales_per_s": round(len(test_rows) / write_s, 1),
+              "train_plus_write_seconds": round(stats["train_seconds"] + write_s, 1)}
+    texts = {r.item.key: (r.item.rationale, weights[r.item.key]) for r in test_rows}
+    write_text(RESULTS / "weighting_testbed_heatmap.html", heatmap_page(texts, limit=12, title="Testbed (held out)"))
+    return result
+
+
+def run_gsm8k(args, cfg: WeighConfig) -> dict:
+    from kpod.data.rationales import load_with_rationales
+    from kpod.models.local import ModelSize, build_local_models
+
+    data = Path(args.shared_data)
+    examples, _ = load_with_rationales("gsm8k", data, only_correct=True,
+                                       files=[data / "rationales" / "gsm8k_llama3-70b.json"])
+    examples = [ex for ex in examples if ex.rationales][: args.n + args.n_test]
+    texts = [f"{ex.question}\n{ex.rationales[0]}" for ex in examples]
+    models = build_local_models(texts, Path(args.work) / "gsm8k_models",
+                                ModelSize(hidden=128, layers=2, heads=4, intermediate=256, max_positions=1024),
+                                vocab_size=2048, seed=cfg.seed)
+    cfg.predictor = str(models["causal"])
+    parts = build_parts(str(models["causal"]), cfg)
+    rows = encode(parts, rationale_items(examples))
+    train_rows, test_rows = rows[: args.n], rows[args.n:]
+    stats = train(parts, train_rows, cfg)
+    weights = dict(compute_weights(parts.generator, test_rows, floor=0.0, device=parts.device))
+    shown = {r.item.key: (r.item.rationale[: r.offsets[len(r.rationale) - 1][1]] if r.rationale else "",
+                          weights[r.item.key]) for r in test_rows}
+    means = class_means(shown.values())
+    rest = [m for c, m in means.items() if c not in ("digits", "operators")]
+    rest_mean = sum(m["mean"] * m["tokens"] for m in rest) / max(1, sum(m["tokens"] for m in rest))
+    write_text(RESULTS / "weighting_gsm8k_heatmap.html",
+               heatmap_page(shown, limit=8, title="GSM8K, LLaMA-3-70B rationales (held out)"))
+    return {"config": to_dict(cfg), "train_rationales": len(train_rows), "test_rationales": len(test_rows),
+            "class_means": means, "mean_weight_rest": rest_mean, "train": stats,
+            "note": "student/predictor: a 2-layer local model built from the rationales' text, randomly initialized"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["testbed", "gsm8k"])
+    parser.add_argument("--testbed", default=str(REPO / "runs" / "bench_weighting" / "testbed"))
+    parser.add_argument("--base", default=str(REPO / "runs" / "bench_weighting" / "base"))
+    parser.add_argument("--predictor", default=None)
+    parser.add_argument("--shared-data", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--work", default=str(REPO / "runs" / "bench_weighting"))
+    parser.add_argument("--n", type=int, default=600, help="gsm8k: training rationales")
+    parser.add_argument("--n-test", type=int, default=200, help="gsm8k: held-out rationales")
+    parser.add_argument("--config", default="{}", help="WeighConfig overrides as JSON")
+    args = parser.parse_args()
+    cfg = from_dict(WeighConfig, json.loads(args.config))
+    result = run_testbed(args, cfg) if args.part == "testbed" else run_gsm8k(args, cfg)
+    result["threads"] = os.environ.get("OMP_NUM_THREADS")
+    print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=2))
+    path = RESULTS / "weighting.json"
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    merged[args.part] = result
+    write_json(path, merged)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""`kpod run` end to end on a tiny testbed: every stage runs, a rerun skips them all, a changed
+setting reruns only what depends on it, and the report renders."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kpod.cli import main
+
+TINY_RUN = {
+    "name": "tiny",
+    "methods": ["cotd", "kpod"],
+    "data": {"synth": {"train_size": 40, "dev_size": 6, "test_size": 6, "ood_size": 6}, "eval_limit": 6},
+    "base_model": {"vocab_size": 300, "hidden": 32, "layers": 1, "heads": 2, "intermediate": 64,
+                   "causal_steps": 3, "seq2seq_steps": 2, "equations": 100},
+    "weigh": {"epochs": 1, "batch_size": 8},
+    "train": {"epochs": 2, "batch_size": 8},
+    "eval": {"max_new_tokens": 24},
+}
+
+
+def stage_lines(output: str) -> list[str]:
+    return re.findall(r"\[kpod\] (\w+): (running|resuming|unchanged)", output)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    config = root / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY_RUN))
+    return root, config
+
+
+def run_pipeline(capsys, config: Path, out: Path, *extra: str) -> list[tuple[str, str]]:
+    assert main(["run", str(config), "--out", str(out), *extra]) == 0
+    return stage_lines(capsys.readouterr().out)
+
+
+@pytest.mark.slow
+def test_run_skips_and_reruns(tiny_run, capsys):
+    root, config = tiny_run
+    out = root / "out"
+    first = run_pipeline(capsys, config, out)
+    assert {name for name, state in first if state == "running"} == {"data", "base", "weigh", "schedule", "train",
+                                                                      "eval"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    for method in ("cotd", "kpod"):
+        assert 0.0 <= metrics[method]["accuracy"] <= 1.0 and "accuracy_ood" in metrics[method]
+    assert 0.0 <= metrics["keypoint_auc"] <= 1.0
+
+    again = run_pipeline(capsys, config, out)
+    assert again and all(state == "unchanged" for _, state in again)
+
+    changed = run_pipeline(capsys, config, out, "--train.lr", "1e-4")
+    running = {name for name, state in changed if state == "running"}
+    assert running == {"train", "eval"}
+
+    # an interrupted stage (no .done marker) is resumed, not restarted from scratch
+    train_dirs = sorted((out / "stages").glob("train-*"))
+    (train_dirs[0] / ".done").unlink()
+    resumed = run_pipeline(capsys, config, out, "--train.lr", "1e-4")
+    assert ("train", "resuming") in resumed or ("train", "resuming") in run_pipeline(capsys, config, out)
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.tags = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+
+
+@pytest.mark.slow
+def test_report_is_self_contained_and_renders(tiny_run, capsys, tmp_path):
+    root, config = tiny_run
+    out = root / "out"
+    if not (out / "report.html").exists():
+        run_pipeline(capsys, config, out)
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    parser = _Collector()
+    parser.feed(page)
+    assert parser.tags[:1] == ["html"] and "table" in parser.tags
+    assert len(parser.images) >= 4  # class weights, budget, c_i spread, training loss
+    for src in parser.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    for heading in ("Accuracy", "Token significance", "Progressive schedule", "Training", "Configuration"):
+        assert f"<h2>{heading}</h2>" in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched from outside
+
+    chromium = shutil.which("chromium")
+    if chromium:
+        shot = tmp_path / "report.png"
+        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,2000",
+                        (out / "report.html").as_uri()], check=True, timeout=120, capture_output=True)
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_compare_table(tmp_path, capsys):
+    for name, acc in (("a", 0.5), ("b", 0.25)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "metrics.json").write_text(json.dumps({"eval_sets": ["test"], "kpod": {
+            "seeds": [0, 1], "sets": {"test": {"mean": acc, "std": 0.05, "per_seed": [acc - 0.05, acc + 0.05]}}}}))
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json", str(tmp_path / "t.json")]) == 0
+    table = capsys.readouterr().out
+    assert "a/kpod" in table and "50.0 ± 5.0" in table and "25.0 ± 5.0" in table
+    assert json.loads((tmp_path / "t.json").read_text())["b/kpod"]["sets"]["test"]["mean"] == 0.25
+
+
+def test_unknown_method_is_a_clear_error(tmp_path, capsys):
+    assert main(["run", "--methods", "kpod-wo-sgi", "--out", str(tmp_path)]) == 2
+    assert "did you mean 'kpod-wo-sig'" in capsys.readouterr().err

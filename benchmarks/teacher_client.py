@@ -44,7 +44,8 @@ def serve_fixed(port_file: str, delay: float) -> None:
         await asyncio.sleep(delay)
         match = SUM.search(body["prompt"])
         a, b = map(int, match.groups()) if match else (1, 1)
-        text = f" {a + b}." if body["prompt"].endswith("Therefore, the answer is") else f"We add {a} and {b}. {a} + {b} = {a + b}."
+        answer_stage = body["prompt"].endswith("Therefore, the answer is")
+        text = f" {a + b}." if answer_stage else f"We add {a} and {b}. {a} + {b} = {a + b}."
         return web.json_response({"id": "x", "object": "text_completion", "created": 0, "model": "fixed",
                                   "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
                                   "usage": {"prompt_tokens": 20, "completion_tokens": 10, "total_tokens": 30}})
@@ -69,8 +70,9 @@ class FixedServer:
     def __enter__(self) -> str:
         self.port_file = tempfile.mktemp(prefix="kpod-bench-port-")
         # stderr dropped: a client killed by the resume test makes aiohttp log the lost connection
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve-fixed", self.port_file, "--delay", str(self.delay)],
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-fixed", self.port_file, "--delay", str(self.delay)],
+            stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while not (Path(self.port_file).exists() and Path(self.port_file).read_text()):
             if time.monotonic() > deadline or self.proc.poll() is not None:

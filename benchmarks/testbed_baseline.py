@@ -124,6 +124,10 @@ def accuracy(model, tokenizer, records: list[dict], *, batch_size: int, max_new_
 
 
 def run_seed(data: Path, base: Path, seed: int, args) -> dict:
+    """Train and score one student; the result is kept in WORK/result-seed<N>.json, and reused when there."""
+    cached = args.work / f"result-seed{seed}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
     train = [r for r in read_split(data, "train") if said_answer(r["rationale"]) == int(r["answer"])]
     loaded = load_model(str(base / "causal"))
     seconds, cpu = finetune(loaded.model, loaded.tokenizer, train, epochs=args.epochs, batch_size=args.batch_size,
@@ -135,6 +139,7 @@ def run_seed(data: Path, base: Path, seed: int, args) -> dict:
         records = read_split(data, split)[: args.eval_size]
         result[split] = accuracy(loaded.model, loaded.tokenizer, records, batch_size=64, max_new_tokens=budget)
     result["eval_seconds"] = round(time.perf_counter() - start, 1)
+    write_json(cached, result)
     print(json.dumps(result), flush=True)
     return result
 

@@ -1,6 +1,6 @@
 """Training and generation throughput, side by side in one process (issue 10).
 
-    python benchmarks/throughput.py --device cpu      # small Llama-shaped model, short examples
+    OMP_NUM_THREADS=1 python benchmarks/throughput.py --device cpu   # 2M-parameter Llama shape, short examples
     python benchmarks/throughput.py --device cuda     # Qwen2.5-0.5B shape (bf16), and a 7B-class LoRA shape
 
 Training contenders, each on the same model (random weights, built from a config, saved once and
@@ -15,8 +15,11 @@ GSM8K's: 120-400 tokens on cuda, a quarter of that on cpu):
 
 All use fp32 master weights with bf16 autocast on cuda (fp32 on cpu), batch 32 on cuda (8 on cpu)
 and the same learning rate and gradient clipping. Throughput counts real (non-padding) tokens per
-second over the optimizer steps after a warm-up; MFU takes 6 x parameters FLOPs per token (4 x for
-LoRA: frozen weights need no weight gradients) against the GPU's dense bf16 peak.
+second over the optimizer steps after a warm-up (model loading, data preparation and checkpoint
+writing are outside the window); MFU takes 6 x parameters FLOPs per token (4 x for LoRA: frozen
+weights need no weight gradients) against the GPU's dense bf16 peak; peak memory is CUDA's
+max_memory_allocated (null on cpu). On a shared CPU, one thread (OMP_NUM_THREADS=1) gives steadier
+figures than several threads fighting over the cores; only the ratios mean anything there.
 
 Generation: examples/s of `kpod.eval.generate.generate` (batched, length-sorted, KV cache) against
 `model.generate` called once per example, on the same model and prompts with the same token budget

@@ -6,12 +6,13 @@ the mean weight of keypoint versus filler tokens, over the rationale body (the f
 is unlabeled and gets weight 1 by construction, so it is left out). Base models come from
 `kpod base-model` (student = predictor = the causal base model unless --predictor is given).
 
-GSM8K: the LLaMA-3-70B rationales of ../shared/data, a small local student/predictor (tokenizer and
-model built from the rationales' text with kpod.models.local), mean weight of digit and operator
-tokens versus the rest, and a heatmap of a few rationales.
+GSM8K: the LLaMA-3-70B rationales of ../shared/data (correct ones), with the testbed's small base
+causal model as student and predictor (no hub model is reachable here; its byte-level tokenizer reads
+any text), mean weight of digit and operator tokens versus the rest over held-out rationales, and a
+heatmap of a few of them.
 
     python benchmarks/weighting.py testbed --testbed DIR --base DIR [--max-train 512 ...]
-    python benchmarks/weighting.py gsm8k [--n 600]
+    python benchmarks/weighting.py gsm8k --base DIR [--n 600]
 
 Prints the figures and merges them into benchmarks/results/weighting.json.
 """
@@ -33,6 +34,7 @@ from kpod.data.loaders import load_examples
 from kpod.io import write_json, write_text
 from kpod.weighting.config import WeighConfig
 from kpod.weighting.heatmap import class_means, heatmap_page
+from kpod.weighting.store import TokenWeights
 from kpod.weighting.weigh import build_parts, compute_weights, encode, train, training_subset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,24 +79,21 @@ def run_testbed(args, cfg: WeighConfig) -> dict:
 
 def run_gsm8k(args, cfg: WeighConfig) -> dict:
     from kpod.data.rationales import load_with_rationales
-    from kpod.models.local import ModelSize, build_local_models
 
     data = Path(args.shared_data)
     examples, _ = load_with_rationales("gsm8k", data, only_correct=True,
                                        files=[data / "rationales" / "gsm8k_llama3-70b.json"])
     examples = [ex for ex in examples if ex.rationales][: args.n + args.n_test]
-    texts = [f"{ex.question}\n{ex.rationales[0]}" for ex in examples]
-    models = build_local_models(texts, Path(args.work) / "gsm8k_models",
-                                ModelSize(hidden=128, layers=2, heads=4, intermediate=256, max_positions=1024),
-                                vocab_size=2048, seed=cfg.seed)
-    cfg.predictor = str(models["causal"])
-    parts = build_parts(str(models["causal"]), cfg)
+    student = str(Path(args.base) / "causal")
+    cfg.predictor = args.predictor or student
+    parts = build_parts(student, cfg)
     rows = encode(parts, rationale_items(examples))
     train_rows, test_rows = rows[: args.n], rows[args.n:]
     stats = train(parts, train_rows, cfg)
     weights = dict(compute_weights(parts.generator, test_rows, floor=0.0, device=parts.device))
-    shown = {r.item.key: (r.item.rationale[: r.offsets[len(r.rationale) - 1][1]] if r.rationale else "",
-                          weights[r.item.key]) for r in test_rows}
+    shown = {r.item.key: (r.item.rationale, TokenWeights(weights[r.item.key].offsets[: len(r.rationale)],
+                                                         weights[r.item.key].weights[: len(r.rationale)]))
+             for r in test_rows}  # the rationale body: answer-sentence tokens are 1 by construction
     means = class_means(shown.values())
     rest = [m for c, m in means.items() if c not in ("digits", "operators")]
     rest_mean = sum(m["mean"] * m["tokens"] for m in rest) / max(1, sum(m["tokens"] for m in rest))
@@ -102,7 +101,7 @@ def run_gsm8k(args, cfg: WeighConfig) -> dict:
                heatmap_page(shown, limit=8, title="GSM8K, LLaMA-3-70B rationales (held out)"))
     return {"config": to_dict(cfg), "train_rationales": len(train_rows), "test_rationales": len(test_rows),
             "class_means": means, "mean_weight_rest": rest_mean, "train": stats,
-            "note": "student/predictor: a 2-layer local model built from the rationales' text, randomly initialized"}
+            "student": student, "predictor": cfg.predictor}
 
 
 def main() -> None:
@@ -112,7 +111,6 @@ def main() -> None:
     parser.add_argument("--base", default=str(REPO / "runs" / "bench_weighting" / "base"))
     parser.add_argument("--predictor", default=None)
     parser.add_argument("--shared-data", default=str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--work", default=str(REPO / "runs" / "bench_weighting"))
     parser.add_argument("--n", type=int, default=600, help="gsm8k: training rationales")
     parser.add_argument("--n-test", type=int, default=200, help="gsm8k: held-out rationales")
     parser.add_argument("--config", default="{}", help="WeighConfig overrides as JSON")

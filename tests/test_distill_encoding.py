@@ -105,8 +105,33 @@ def test_icl_token_fraction_split_and_step_nll():
     assert token_fraction_split_point(offsets, 0.0) == 0
     assert token_fraction_split_point(offsets, 0.5) == 10
     assert token_fraction_split_point(offsets, 1.0) == 20
+    assert token_fraction_split_point(np.asarray([(0, 2), (2, 5), (6, 9)]), 0.34, "abcde fgh") == 5  # word end
     steps = StepSplit([(0, 10), (11, 20)], None)
     # target starts at rationale char 11: tokens (0, 4) and (5, 9) of the target lie in step 2
     # step 1 lies before the target: no token overlaps it, so it gets the mean of all scored tokens
     assert step_mean_nll(steps, 11, [(0, 4), (5, 9)], np.asarray([1.0, 4.0])) == [2.5, 2.5]
     assert step_mean_nll(steps, 0, [(0, 3), (4, 10), (11, 20)], np.asarray([1.0, 2.0, 6.0])) == [1.5, 6.0]
+
+
+def test_rationale_source_icl_split_and_missing_weights(tiny_models):
+    from kpod.curriculum.base import EpochPlan
+    from kpod.data.example import RationaleItem
+    from kpod.distill.source import RationaleSource
+    from kpod.errors import DataError
+
+    class HalfGiven:
+        needs_feedback = False
+
+        def plan(self, epoch):
+            return EpochPlan({}, input_token_fraction={"a": 0.5 if epoch == 0 else 0.0})
+
+    tok = load_tokenizer(str(tiny_models["causal"]))
+    source = RationaleSource([RationaleItem("a", "a", Q, R, "42")], curriculum=HalfGiven(), tokenizer=tok)
+    (first,) = source.sequences(0)
+    given = first.prompt[len(question_prompt(Q)) + 1:]
+    assert 0.3 * len(R) < len(given) < 0.7 * len(R) and R.startswith(given)
+    assert first.target.endswith(answer_sentence("42")) and given + " " + first.target.split(" Therefore")[0] in R
+    assert not given.endswith(" ") and not first.target.startswith(" ")
+    assert source.sequences(1)[0].prompt == question_prompt(Q)
+    with pytest.raises(DataError, match="no weights for rationale 'a'"):
+        RationaleSource([RationaleItem("a", "a", Q, R, "42")], token_weights={"b": TokenWeights(np.zeros((0, 2)), np.zeros(0))})

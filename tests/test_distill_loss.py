@@ -25,7 +25,8 @@ def test_eq15_matches_hand_computed_value():
     assert eq15_loss(nll, torch.tensor([0.5, 1.0]), 2).item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_chunked_nll_equals_full_logits_in_float32():
+@pytest.mark.parametrize("chunk", [8, 64])  # several chunks (recomputed in backward), and one
+def test_chunked_nll_equals_full_logits_in_float32(chunk):
     torch.manual_seed(0)
     head = torch.nn.Linear(16, 50, bias=False)
     hidden = torch.randn(37, 16, requires_grad=True)
@@ -35,7 +36,7 @@ def test_chunked_nll_equals_full_logits_in_float32():
     full.backward()
     grad_full, grad_head_full = hidden.grad.clone(), head.weight.grad.clone()
     hidden.grad, head.weight.grad = None, None
-    chunked = eq15_loss(chunked_token_nll(hidden, head, targets, chunk=8), weights, 37)
+    chunked = eq15_loss(chunked_token_nll(hidden, head, targets, chunk=chunk), weights, 37)
     chunked.backward()
     torch.testing.assert_close(chunked, full, rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(hidden.grad, grad_full, rtol=1e-5, atol=1e-7)

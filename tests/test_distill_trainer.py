@@ -39,7 +39,7 @@ def read_log(out: Path) -> list[dict]:
 
 
 def run_trainer(model: Path, out: Path, **overrides) -> list[dict]:
-    cfg = TrainConfig(student=str(model), epochs=2, lr=3e-3, log_every=1, seed=1, **overrides)
+    cfg = TrainConfig(student=str(model), **{"epochs": 2, "lr": 3e-3, "log_every": 1, "seed": 1, **overrides})
     Trainer(cfg, out).fit(RationaleSource(make_items()))
     return read_log(out)
 
@@ -54,6 +54,12 @@ def test_gradient_accumulation_gives_the_same_steps(tiny_models, tmp_path):
     a, b = (load_file(tmp_path / d / "final" / "model.safetensors") for d in ("one", "accum"))
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6)
+
+
+def test_activation_checkpointing_changes_memory_not_results(tiny_models, tmp_path):
+    plain = run_trainer(tiny_models["causal"], tmp_path / "plain", batch_size=4, epochs=1)
+    ckpt = run_trainer(tiny_models["causal"], tmp_path / "ckpt", batch_size=4, epochs=1, gradient_checkpointing=True)
+    np.testing.assert_allclose([r["weighted_loss"] for r in ckpt], [r["weighted_loss"] for r in plain], rtol=1e-6)
 
 
 class FakeCurriculum:

@@ -94,3 +94,12 @@ def test_kpod_eval_errors_name_the_problem(tiny_dataset, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad.jsonl" in err and "line 1" in err and "answer" in err
     assert not (tmp_path / "o" / "metrics.json").exists()
+    assert kpod(["eval", "--model", "m", "--dataset", str(tiny_dataset), "--out", str(tmp_path), "--batch-size", "0"]) == 2
+    assert "--batch-size" in capsys.readouterr().err
+
+
+def test_vllm_backend_refuses_what_it_cannot_run(tiny_models, tiny_dataset, tmp_path, capsys):
+    """No GPU/vLLM here, and a seq2seq student is never vLLM's: an explicit --backend vllm says so."""
+    assert kpod(["eval", "--model", str(tiny_models["seq2seq"]), "--dataset", str(tiny_dataset), "--out",
+                 str(tmp_path), "--backend", "vllm"]) == 2
+    assert "--backend hf" in capsys.readouterr().err

@@ -127,3 +127,27 @@ def test_read_records_names_the_bad_line_and_field(tmp_path):
     path.write_text(json.dumps({k: v for k, v in good.items() if k != "target"}) + "\n")
     with pytest.raises(DataError, match="line 1.*field 'target'"):
         read_records(path)
+
+
+def test_teacher_source_with_a_local_model_samples_one_seed_per_path(monkeypatch):
+    import kpod.teacher.hf_backend as hf_backend
+    from kpod.teacher.client import Completion
+
+    calls = []
+
+    class FakeGenerator:
+        def __init__(self, name, *, batch_size):
+            self.name = name
+
+        def complete(self, prompts, *, max_tokens, temperature, top_p, stop, seed):
+            calls.append((len(prompts), temperature, seed, tuple(stop)))
+            return [Completion(" How many?\nFacts:\n1. Ann has 2.\nProgram:\nanswer = 5", "stop", 1, 1)
+                    for _ in prompts]
+
+    monkeypatch.setattr(hf_backend, "LocalGenerator", FakeGenerator)
+    examples = [Example(f"m{i}", "Ann has 2 and gets 3. How many?", "5") for i in range(3)]
+    cfg = KpddConfig(data="x", source="teacher", teacher_backend="hf", teacher_model="local", paths=4, mode="pot",
+                     seed=10)
+    records, stats = filter_candidates(teacher_candidates(examples, cfg.modes, cfg), LIMITS, workers=1)
+    assert sorted(c[2] for c in calls) == [10, 11, 12, 13] and all(c[0] == 3 and c[1] == 0.7 for c in calls)
+    assert stats["pot"]["kept"] == 3 and stats["pot"]["dropped"]["duplicate"] == 9

@@ -207,6 +207,8 @@ NORMAL = [
     ("class Box:\n    def __init__(self, n):\n        self.n = n\nanswer = sum(Box(i).n for i in range(5))\n", "10"),
     ("if __name__ == '__main__':\n    answer = 7 // 2\n", "3"),
     ("answer = 2 / 3\n", "0.666667"),
+    ("print(5)\nanswer = 6\n", "6"),  # `answer` wins over printed output
+    ("def solution():\n    return 7\nprint(8)\n", "7"),  # so does `solution()`
 ]
 
 

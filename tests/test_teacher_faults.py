@@ -25,11 +25,10 @@ class FaultServer:
     """An OpenAI-style /v1/completions and /v1/chat/completions server on 127.0.0.1 (its own thread
     and event loop). A question "What is A + B? [kind:K]" gets fault `kind` on its first K stage-1
     requests (every stage-2 request for kinds noanswer and wrong), then the right answer, A + B.
-    `fail_all` fails every request with a 500 while set; `delay` is added to every answer."""
+    `delay` is added to every answer."""
 
     def __init__(self, delay: float = 0.0):
         self.delay = delay
-        self.fail_all = False
         self.seen: dict[tuple[str, int], list[float]] = defaultdict(list)
         self._ready = threading.Event()
 
@@ -73,8 +72,6 @@ class FaultServer:
         question = text.split("\n", 1)[0]
         self.seen[(question, stage)].append(time.monotonic())
         attempt = len(self.seen[(question, stage)])
-        if self.fail_all:
-            return web.json_response({"error": {"message": "down"}}, status=500)
         marker = MARKER.search(question)
         kind, times = (marker.group(1), int(marker.group(2))) if marker else (None, 0)
         a, b = map(int, SUM.search(question).groups())

@@ -27,7 +27,8 @@ def test_choices_are_shown_once():
     listed = Example(id="c", question="Which is a fruit? Answer Choices:\nA. apple\nB. car", answer="A",
                      choices=["A. apple", "B. car"])
     bare = Example(id="c", question="Which is a fruit?", answer="A", choices=["A. apple", "B. car"])
-    assert rationale_prompt(listed) == "Q: Which is a fruit? Answer Choices:\nA. apple\nB. car\nA: Let's think step by step."
+    assert rationale_prompt(listed) == ("Q: Which is a fruit? Answer Choices:\nA. apple\nB. car\n"
+                                        "A: Let's think step by step.")
     assert rationale_prompt(bare) == rationale_prompt(listed)
 
 
@@ -70,7 +71,8 @@ def test_teach_command_with_the_hf_backend_resumes(tiny_models, tmp_path, capsys
         ["Tom has 12 apples and buys 30 more. How many apples does he have?", "A box holds 6 pens. How many in 7?",
          "Sara had $150.50 and spent $20. How much is left?"])))
     out = tmp_path / "rationales.jsonl"
-    args = ["teach", "--backend", "hf", "--model", str(tiny_models["causal"]), "--dataset", str(data), "--out", str(out),
+    args = ["teach", "--backend", "hf", "--model", str(tiny_models["causal"]), "--dataset", str(data),
+            "--out", str(out),
             "--max-tokens", "16", "--answer-max-tokens", "6", "--batch-size", "2", "--limit", "2"]
     code = kpod(args)
     records = read_records(out)

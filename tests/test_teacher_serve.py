@@ -4,7 +4,6 @@ and raw HTTP; the teacher client against it gives the same records as the in-pro
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess

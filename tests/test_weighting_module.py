@@ -77,8 +77,8 @@ def test_written_weights_cover_every_token_with_the_answer_sentence_at_one(parts
 
 @pytest.mark.slow
 def test_loss_falls_and_the_deciding_token_gets_higher_weights(tiny_models):
-    cfg = WeighConfig(predictor=str(tiny_models["causal"]), batch_size=16, epochs=40, lr=1e-4, predictor_lr=1e-2,
-                      prefixes=0, warmup=0.5, checkpoint_every=10**6)
+    cfg = WeighConfig(predictor=str(tiny_models["causal"]), train_predictor=True, batch_size=16, epochs=40, lr=1e-4,
+                      predictor_lr=1e-2, prefixes=0, warmup=0.5, checkpoint_every=10**6)
     parts = build_parts(str(tiny_models["causal"]), cfg)
     rows = encode(parts, items(48))
     log = []
@@ -96,3 +96,20 @@ def test_loss_falls_and_the_deciding_token_gets_higher_weights(tiny_models):
         for (a, b), w in zip(tw.offsets[: len(row.rationale)].tolist(), tw.weights.tolist()):
             (key_weights if text[a:b].strip() in "37" and text[a:b].strip() else other).append(w)
     assert sum(key_weights) / len(key_weights) > sum(other) / len(other) + 0.02
+
+
+def test_predictor_with_another_tokenizer_reads_projected_student_embeddings(tiny_models, tmp_path):
+    from kpod.models.local import ModelSize, build_local_models
+
+    other = build_local_models(["Seven is 7 and three is 3. Therefore, the answer is yes or no."] * 8, tmp_path,
+                               ModelSize(hidden=24, layers=1, heads=2, intermediate=48), vocab_size=300)
+    cfg = WeighConfig(predictor=str(other["seq2seq"]), prefixes=1)
+    parts = build_parts(str(tiny_models["causal"]), cfg)
+    assert parts.student_tokenizer.get_vocab() != parts.predictor_tokenizer.get_vocab()
+    assert parts.learner.projection.weight.shape == (24, parts.generator.dim)
+    rows = encode(parts, items(2))
+    assert rows[0].answer == parts.predictor_tokenizer(" no", add_special_tokens=False)["input_ids"] + [
+        parts.predictor_tokenizer.eos_token_id] or rows[0].answer[-1] == parts.predictor_tokenizer.eos_token_id
+    out = parts.learner(make_batch(rows, cfg, 0, cue_ids(parts.predictor_tokenizer)))
+    out["answer_loss"].backward()
+    assert parts.generator.mlp[0].weight.grad.abs().sum() > 0

@@ -129,10 +129,16 @@ def step_split_point(steps: StepSplit, c: int) -> int:
     return steps.steps[c][0]
 
 
-def token_fraction_split_point(token_offsets: np.ndarray, fraction: float) -> int:
-    """ICL's split: the character position after the first round(fraction * n) rationale tokens."""
+def token_fraction_split_point(token_offsets: np.ndarray, fraction: float, text: str | None = None) -> int:
+    """ICL's split: the character position after the first round(fraction * n) rationale tokens,
+    moved on to the end of the word when `text` is given (the causal input joins prompt and target
+    with a space, so the split must fall on whitespace)."""
     k = int(round(fraction * len(token_offsets)))
-    return 0 if k <= 0 or len(token_offsets) == 0 else int(token_offsets[min(k, len(token_offsets)) - 1][1])
+    point = 0 if k <= 0 or len(token_offsets) == 0 else int(token_offsets[min(k, len(token_offsets)) - 1][1])
+    if text is not None and point > 0:
+        while point < len(text) and not text[point].isspace():
+            point += 1
+    return point
 
 
 def stage_weight_fn(text: StageText, steps: StepSplit, token_weights: TokenWeights | None, *, floor: float = 0.0,

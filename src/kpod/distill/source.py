@@ -107,7 +107,7 @@ class RationaleSource:
             return [step_split_point(split, c) for split, c in zip(self.splits, self.input_steps(epoch))]
         offsets = self.tokenizer([it.rationale for it in self.items], add_special_tokens=False,
                                  return_offsets_mapping=True)["offset_mapping"]
-        return [token_fraction_split_point(np.asarray(o).reshape(-1, 2), fractions.get(it.key, 0.0))
+        return [token_fraction_split_point(np.asarray(o).reshape(-1, 2), fractions.get(it.key, 0.0), it.rationale)
                 for it, o in zip(self.items, offsets)]
 
     def sequences(self, epoch: int) -> list[TrainSequence]:

@@ -1,6 +1,6 @@
 """Distill teacher rationales into a student (KPOD Eq. 14-15, and the baselines).
 
-    kpod train --data train.jsonl --student DIR_OR_NAME --out runs/kpod \
+    kpod train --data train.jsonl --student DIR_OR_NAME --out runs/kpod
         [--weights WEIGHTS_DIR] [--schedule schedule.json | --curriculum acl|spl|icl] [--dev dev.jsonl]
         [--config train.yaml] [--resume] [--lr 5e-5 --epochs 20 --lora true ...]
 

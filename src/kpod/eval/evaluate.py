@@ -23,7 +23,7 @@ from kpod.data.answers import answers_match, extract_answer
 from kpod.data.example import Example
 from kpod.data.loaders import load_examples
 from kpod.data.prompts import question_prompt
-from kpod.errors import DataError
+from kpod.errors import ConfigError, DataError
 from kpod.eval.config import EvalConfig
 from kpod.eval.generate import generate, generate_vllm, vllm_available
 from kpod.io import write_json, write_jsonl
@@ -67,14 +67,18 @@ def _resolve_device(device: str | None) -> torch.device:
 
 
 def _use_vllm(model, backend: str) -> bool:
-    if backend == "hf" or isinstance(model, LoadedModel):
+    """Whether vLLM generates: asked for (or `auto`), installed with a GPU, and `model` a full causal
+    checkpoint given by path or name (vLLM loads it itself; seq2seq and adapter-only dirs are not)."""
+    if backend == "hf":
         return False
-    path = Path(model)
-    adapter_only = (path / "adapter_config.json").exists() and not (path / "config.json").exists()
-    usable = vllm_available() and not adapter_only and not is_seq2seq(str(model))
+    usable = not isinstance(model, LoadedModel) and vllm_available()
+    if usable:
+        path = Path(model)
+        adapter_only = (path / "adapter_config.json").exists() and not (path / "config.json").exists()
+        usable = not adapter_only and not is_seq2seq(str(model))
     if backend == "vllm" and not usable:
-        raise DataError("the vllm backend needs vLLM, a GPU and a full causal model (not a seq2seq model or a "
-                        "LoRA adapter alone)", path=model)
+        raise ConfigError(f"eval: --backend vllm needs vLLM, a GPU and a full causal checkpoint given by path or "
+                          f"name ({model} is not one, or vLLM or the GPU is missing); use --backend hf")
     return usable
 
 

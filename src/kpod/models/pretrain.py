@@ -27,9 +27,9 @@ import torch
 
 from kpod.config import add_config_arguments, config_from_args, field_help, to_dict
 from kpod.data.example import Example
+from kpod.data.loaders import load_examples
 from kpod.data.prompts import answer_sentence
 from kpod.errors import DataError
-from kpod.data.loaders import load_examples
 from kpod.io import write_json
 from kpod.models.local import ModelSize, causal_model, save_local_model, seq2seq_model, train_tokenizer
 from kpod.progress import progress

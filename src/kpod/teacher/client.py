@@ -20,6 +20,11 @@ from dataclasses import dataclass
 
 import openai
 
+try:  # the HTTP library under the openai client: its own fork from openai 3, httpx before
+    import httpx2 as httpx
+except ImportError:
+    import httpx
+
 from kpod.data.example import Example
 from kpod.teacher.config import TeachConfig
 from kpod.teacher.prompts import (ANSWER_STOP, RATIONALE_STOP, answer_prompt, chat_messages, clean_rationale,
@@ -113,7 +118,8 @@ class TeacherClient:
     async def request(self, prompt: str, *, rationale: str | None = None, max_tokens: int, stop: list[str],
                       temperature: float, seed: int | None) -> Completion:
         """One completion (chat or text) with retries; raises RequestFailed."""
-        for attempt in range(self.cfg.max_retries + 1):
+        attempt = 0
+        while True:
             try:
                 completion = await self._create(prompt, rationale, max_tokens, stop, temperature, seed)
                 completion.attempts = attempt + 1
@@ -127,7 +133,7 @@ class TeacherClient:
                     raise RequestFailed(reason, f"{type(err).__name__}: {err}", attempt + 1) from None
                 await asyncio.sleep(backoff_delay(attempt, base=self.cfg.backoff, cap=self.cfg.max_backoff,
                                                   retry_after=retry_after, rng=self.rng))
-        raise AssertionError("unreachable")
+                attempt += 1
 
     async def _create(self, prompt, rationale, max_tokens, stop, temperature, seed) -> Completion:
         body = {"model": self.cfg.model, "max_tokens": max_tokens, "temperature": temperature, "top_p": self.cfg.top_p,
@@ -156,7 +162,7 @@ class TeacherClient:
                                             temperature=self.cfg.temperature, seed=seed))
             rationale = clean_rationale(calls[0].text)
             if not rationale:
-                raise RequestFailed("empty_response", "no rationale in the response", calls[0].attempts)
+                raise RequestFailed("empty_response", "no rationale in the response", attempts=0)
             # The answer stage is greedy even when rationales are sampled: it only reads off the answer.
             calls.append(await self.request(prompt, rationale=rationale, max_tokens=self.cfg.answer_max_tokens,
                                             stop=ANSWER_STOP, temperature=0.0, seed=None))
@@ -168,10 +174,8 @@ class TeacherClient:
                                time.perf_counter() - start, attempts=sum(c.attempts for c in calls))
 
 
-def _limits(concurrency: int):
-    import httpx2
-
-    return httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+def _limits(concurrency: int) -> httpx.Limits:
+    return httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
 
 def _read_response(response, *, chat: bool) -> Completion:
@@ -198,7 +202,8 @@ def usage_of(calls: list[Completion]) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-async def teach_endpoint(cfg: TeachConfig, jobs: Iterable[tuple[Example, int]], on_record: Callable[[dict], None]) -> None:
+async def teach_endpoint(cfg: TeachConfig, jobs: Iterable[tuple[Example, int]],
+                         on_record: Callable[[dict], None]) -> None:
     """Run every (example, sample) job with at most `cfg.concurrency` in flight; `on_record` gets each
     record as soon as it is finished."""
     client = TeacherClient(cfg)

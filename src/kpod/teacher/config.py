@@ -20,7 +20,8 @@ class TeachConfig:
     backend: Literal["openai", "hf"] = field_help("openai: any OpenAI-compatible endpoint; hf: a local model", "openai")
     endpoint: str = field_help("base URL of the OpenAI-compatible API", "http://127.0.0.1:8000/v1")
     model: str = field_help("model name at the endpoint, or the local model (hub name or dir) with --backend hf", "")
-    api: Literal["completions", "chat"] = field_help("request kind: /v1/completions (exact template) or chat", "completions")
+    api: Literal["completions", "chat"] = field_help("request kind: /v1/completions (exact template) or chat",
+                                                     "completions")
     api_key_env: str = field_help("environment variable holding the API key", "OPENAI_API_KEY")
     samples: int = field_help("rationales per question (use a temperature > 0 with more than 1)", 1)
     temperature: float = field_help("sampling temperature (0 = greedy)", 0.0)
@@ -36,8 +37,6 @@ class TeachConfig:
     seed: int = field_help("sampling seed (hf backend; sent to endpoints that honour it)", 0)
 
     def __post_init__(self) -> None:
-        if not self.dataset:
-            raise ConfigError("teach: --dataset is required")
         if not self.model:
             raise ConfigError("teach: --model is required (endpoint model name, or a local model with --backend hf)")
         for name in ("samples", "concurrency", "max_tokens", "answer_max_tokens", "batch_size"):

@@ -66,7 +66,8 @@ class LocalGenerator:
         texts = []
         with torch.inference_mode():
             for i in range(0, len(prompts), self.batch_size):
-                inputs = tokenizer(list(prompts[i:i + self.batch_size]), return_tensors="pt", padding=True).to(model.device)
+                batch = list(prompts[i:i + self.batch_size])
+                inputs = tokenizer(batch, return_tensors="pt", padding=True).to(model.device)
                 out = model.generate(**inputs, do_sample=True, temperature=temperature, top_p=top_p,
                                      max_new_tokens=max_tokens, pad_token_id=tokenizer.pad_token_id)
                 start = 1 if self.loaded.is_seq2seq else inputs["input_ids"].shape[1]

@@ -59,4 +59,5 @@ def parse_answer(response: str, *, choices: bool = False) -> str | None:
     """The answer in a stage-2 response, read as the continuation of "Therefore, the answer is":
     the strict pattern first, then lm-evaluation-harness's flexible rule; None when there is none."""
     text = f"{ANSWER_TRIGGER} {response.strip()}"
-    return extract_answer(text, choices=choices, mode="strict") or extract_answer(text, choices=choices, mode="flexible")
+    return (extract_answer(text, choices=choices, mode="strict")
+            or extract_answer(text, choices=choices, mode="flexible"))

@@ -1,6 +1,6 @@
 """The teacher's record store: one JSON line per (example id, sample index), append-only.
 
-Every finished request is written and flushed at once, so a process killed at any moment keeps every
+Every finished record is written and flushed at once, so a process killed at any moment keeps every
 record it finished (a torn last line is skipped on reading and terminated before the next append);
 the file is also fsynced at least once a second and on close. For a key the last record wins. A
 rerun skips keys whose last record is "ok" and retries the others, so no key ever gets a second "ok"

@@ -123,7 +123,8 @@ class Batcher:
 def _number(value, name: str, default, kind=float, low=None, high=None):
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            kind is int and not float(value).is_integer()):
         raise BadRequest(f"'{name}' must be a{'n integer' if kind is int else ' number'}", param=name)
     if (low is not None and value < low) or (high is not None and value > high):
         raise BadRequest(f"'{name}' must be in [{low}, {high if high is not None else 'inf'}]", param=name)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from kpod.config import add_config_arguments, config_from_args
 from kpod.data.example import Example
 from kpod.data.loaders import load_examples
-from kpod.errors import DataError
+from kpod.errors import ConfigError, DataError
 from kpod.io import write_json
 from kpod.progress import progress
 from kpod.teacher.config import TeachConfig
@@ -63,7 +63,8 @@ def load_teach_examples(cfg: TeachConfig) -> list[Example]:
     seen: set[str] = set()
     for ex in examples:
         if ex.id in seen:
-            raise DataError(f"example id '{ex.id}' appears twice; records are keyed by id", path=cfg.dataset, field="id")
+            raise DataError(f"example id '{ex.id}' appears twice; records are keyed by id", path=cfg.dataset,
+                            field="id")
         seen.add(ex.id)
     return examples
 
@@ -129,6 +130,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     cfg = config_from_args(TeachConfig, args)
+    if not cfg.dataset:
+        raise ConfigError("teach: --dataset is required")
     summary = run_teach(cfg)
     print(format_summary(summary))
     if summary["failed"]:

@@ -46,7 +46,8 @@ def gumbel_mask(weights: torch.Tensor, tau: float = 1.0, noise: torch.Tensor | N
 
 def sample_prefix_lengths(length: int, count: int, generator: torch.Generator | None = None) -> list[int]:
     """The prefix lengths k of Eq. 5 that one example trains on in one step: the full rationale
-    (k = length) always, plus `count` lengths (all 0 for an empty rationale) drawn uniformly, with replacement, from 0..length-1."""
+    (k = length) always, plus `count` lengths drawn uniformly, with replacement, from 0..length-1
+    (all 0 for an empty rationale)."""
     if length <= 0:
         return [0] * (count + 1)
     drawn = torch.randint(0, length, (count,), generator=generator).tolist() if count > 0 else []

@@ -210,7 +210,8 @@ class MaskLearner(nn.Module):
             embeds = pad_sequence(seqs, batch_first=True)
             attention = pad_sequence([torch.ones(len(s), device=s.device, dtype=torch.long) for s in seqs],
                                      batch_first=True)
-            full_labels = [torch.cat([torch.full((len(x),), -100, device=x.device), a]) for x, a in zip(inputs, answers)]
+            full_labels = [torch.cat([torch.full((len(x),), -100, device=x.device), a])
+                           for x, a in zip(inputs, answers)]
             labels = pad_sequence(full_labels, batch_first=True, padding_value=-100)[:, 1:]
             logits = self.predictor(inputs_embeds=embeds, attention_mask=attention).logits[:, :-1]
         token_nll = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")

@@ -27,9 +27,10 @@ import torch
 
 from kpod.config import add_config_arguments, config_from_args, to_dict
 from kpod.data.example import RationaleItem, rationale_items
+from kpod.data.loaders import load_examples
 from kpod.data.steps import split_steps
 from kpod.errors import DataError, KpodError
-from kpod.io import AppendOnlyJsonl, atomic_open, read_json, write_json, write_text
+from kpod.io import AppendOnlyJsonl, atomic_open, write_json, write_text
 from kpod.models.loading import default_device, load_model
 from kpod.progress import progress
 from kpod.weighting.config import WeighConfig
@@ -275,7 +276,8 @@ def run_weigh(items: list[RationaleItem], student: str, out_dir: str | Path, cfg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="data set: generic JSONL, a testbed directory, or a built-in name")
+    parser.add_argument("--data", required=True,
+                        help="data set: generic JSONL, a testbed directory, or a built-in name")
     parser.add_argument("--split", default="train", help="split to read when --data is a directory or a name")
     parser.add_argument("--student", required=True, help="student model (HF name or dir): tokenizer and embeddings")
     parser.add_argument("--out", required=True, help="output directory")
@@ -283,8 +285,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from kpod.data.loaders import load_examples
-
     cfg = config_from_args(WeighConfig, args)
     items = rationale_items(load_examples(args.data, split=args.split))
     summary = run_weigh(items, args.student, args.out, cfg, source=args.data)

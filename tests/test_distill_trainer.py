@@ -191,3 +191,20 @@ def test_sigterm_then_resume_reproduces_the_uninterrupted_run(tiny_models, tmp_p
     assert [r["weighted_loss"] for r in resumed] == [r["weighted_loss"] for r in full]
     assert [r["lr"] for r in resumed] == [r["lr"] for r in full]
     assert (out / "final" / "adapter_config.json").exists()
+
+
+def test_replayed_feedback_reaches_the_curriculum_in_the_original_order():
+    calls = []
+
+    class Recording(FakeCurriculum):
+        def plan(self, epoch):
+            calls.append(("plan", epoch))
+            return super().plan(epoch)
+
+        def observe(self, epoch, step_nll):
+            calls.append(("observe", epoch))
+
+    source = RationaleSource(make_items(2), curriculum=Recording(["q0", "q1"], needs_feedback=True))
+    for epoch in (0, 1):  # what a resumed run replays from its checkpoint
+        source.observe(epoch, {"q0": [1.0], "q1": [2.0]})
+    assert calls == [("plan", 0), ("observe", 0), ("plan", 1), ("observe", 1)]

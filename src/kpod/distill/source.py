@@ -134,5 +134,8 @@ class RationaleSource:
                 for it, split, t, (enc, nll) in zip(self.items, self.splits, texts, scored)}
 
     def observe(self, epoch: int, feedback: dict[str, list[float]]) -> None:
+        """Pass the epoch's feedback to the curriculum, after its plan for that epoch (so replaying
+        the feedback of a resumed run queries and updates the curriculum in the original order)."""
         if self.curriculum is not None and self.curriculum.needs_feedback:
+            self.plan(epoch)
             self.curriculum.observe(epoch, feedback)

@@ -110,7 +110,7 @@ def evaluate(model: str | LoadedModel, examples: list[Example], out_dir: str | P
     records = [score_prediction(ex, text) for ex, text in zip(examples, texts)]
     metrics = compute_metrics(records)
     metrics.update({
-        "model": model.model.name_or_path if isinstance(model, LoadedModel) else str(model),
+        "model": getattr(model.model, "name_or_path", "") if isinstance(model, LoadedModel) else str(model),
         "max_new_tokens": max_new_tokens, "seconds": round(seconds, 3),
         "examples_per_s": round(len(examples) / seconds, 3) if seconds > 0 else None, **(meta or {}),
     })

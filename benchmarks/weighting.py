@@ -34,8 +34,7 @@ from kpod.data.loaders import load_examples
 from kpod.io import write_json, write_text
 from kpod.weighting.config import WeighConfig
 from kpod.weighting.heatmap import class_means, heatmap_page
-from kpod.weighting.store import TokenWeights
-from kpod.weighting.weigh import build_parts, compute_weights, encode, train, training_subset
+from kpod.weighting.weigh import body_weights, build_parts, compute_weights, encode, train, training_subset
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -91,8 +90,7 @@ def run_gsm8k(args, cfg: WeighConfig) -> dict:
     train_rows, test_rows = rows[: args.n], rows[args.n:]
     stats = train(parts, train_rows, cfg)
     weights = dict(compute_weights(parts.generator, test_rows, floor=0.0, device=parts.device))
-    shown = {r.item.key: (r.item.rationale, TokenWeights(weights[r.item.key].offsets[: len(r.rationale)],
-                                                         weights[r.item.key].weights[: len(r.rationale)]))
+    shown = {r.item.key: (r.item.rationale, body_weights(weights[r.item.key], len(r.rationale)))
              for r in test_rows}  # the rationale body: answer-sentence tokens are 1 by construction
     means = class_means(shown.values())
     rest = [m for c, m in means.items() if c not in ("digits", "operators")]

@@ -24,9 +24,10 @@ class WeighConfig:
         "Eq. 5: prefix lengths sampled per example per step, besides the full rationale", 1)
     lr: float = field_help("learning rate of the module (attention, generator, mask vector, projection)", 1e-3)
     predictor_lr: float = field_help("learning rate of the predictor when it is trained", 1e-3)
-    epochs: float = field_help("passes over the training rationales (fractions allowed)", 1.0)
+    epochs: float = field_help("passes over the training rationales (fractions allowed)", 2.0)
     batch_size: int = field_help("rationales per step", 16)
-    max_train: int = field_help("train on at most this many rationales (0: all); weights are written for all", 0)
+    max_train: int = field_help(
+        "train on a random subset of at most this many rationales (0: all); weights are written for all", 256)
     max_tokens: int = field_help("rationale tokens the module sees in training (longer ones are truncated)", 256)
     heads: int = field_help("attention heads of the module's self-attention layer (Eq. 2)", 4)
     hidden: int = field_help("hidden width of the two-layer MLP weight generator (Eq. 3)", 256)

@@ -155,6 +155,7 @@ def train(parts: Parts, rows: list[Encoded], cfg: WeighConfig, out_dir: Path | N
         step = state["step"]
     learner.train()
     pending: list[dict] = []
+    record = None
     started, trained = time.perf_counter(), 0
     bar = progress(total=total_steps, initial=step, desc="weigh: train", unit="step")
     while step < total_steps:
@@ -183,7 +184,7 @@ def train(parts: Parts, rows: list[Encoded], cfg: WeighConfig, out_dir: Path | N
     seconds = time.perf_counter() - started
     return {"steps": total_steps, "rationales_trained": trained, "train_seconds": round(seconds, 3),
             "train_rationales_per_s": round(trained / seconds, 2) if trained and seconds > 0 else None,
-            "last": pending[-1] if pending else None}
+            "last": record}
 
 
 @torch.inference_mode()
@@ -208,6 +209,11 @@ def compute_weights(generator: WeightGenerator, rows: list[Encoded], *, floor: f
                                              np.clip(w, 1e-6, 1 - 1e-6))
         bar.update(len(chunk))
     bar.close()
+
+
+def body_weights(tw: TokenWeights, body: int) -> TokenWeights:
+    """The weights of the first `body` tokens (the rationale without its answer sentence)."""
+    return TokenWeights(tw.offsets[:body], tw.weights[:body])
 
 
 def training_subset(rows: list[Encoded], cfg: WeighConfig) -> list[Encoded]:
@@ -263,7 +269,8 @@ def run_weigh(items: list[RationaleItem], student: str, out_dir: str | Path, cfg
     write_seconds = time.perf_counter() - started
     ordered = {key: done[key] for key in keys}
     path = write_weights(out_dir, ordered)
-    texts = {it.key: (it.rationale, ordered[it.key]) for it in items}
+    texts = {row.item.key: (row.item.rationale, body_weights(ordered[row.item.key], len(row.rationale)))
+             for row in rows}  # answer-sentence tokens are 1 by construction: left out of the means
     write_text(out_dir / "heatmap.html", heatmap_page(texts, limit=cfg.heatmap_rationales))
     summary = {"rationales": len(items), "weights": str(path), "floor": cfg.floor, "train": train_stats,
                "write_seconds": round(write_seconds, 3),

@@ -62,7 +62,7 @@ def seq2seq_model(tokenizer: PreTrainedTokenizerFast, size: ModelSize, seed: int
     config = T5Config(
         vocab_size=len(tokenizer), d_model=size.hidden, d_ff=size.intermediate, d_kv=size.hidden // size.heads,
         num_layers=size.layers, num_decoder_layers=size.layers, num_heads=size.heads,
-        feed_forward_proj="gated-gelu", tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id,
+        feed_forward_proj="gated-gelu", pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
     )
     return T5ForConditionalGeneration(config)

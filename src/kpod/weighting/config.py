@@ -16,6 +16,11 @@ class WeighConfig:
         "train the predictor's weights with the module, as the paper does (theta^w includes it); default false: "
         "a frozen pretrained predictor gave a far better signal at small budgets (docs/kpod_weighting.md)", False)
     alpha: float = field_help("Eq. 7: weight of the mask ratio loss L_m (paper: 0.5)", 0.5)
+    reader_epochs: float = field_help(
+        "predictor warm-up before mask learning: passes over the training rationales in which the predictor "
+        "(with the projection and mask vector) learns to produce the answer from the question and a prefix of a "
+        "randomly masked rationale; stands in for the paper's pre-trained FlanT5 reader (0: off)", 1.0)
+    reader_lr: float = field_help("learning rate of the predictor warm-up", 1e-3)
     warmup: float = field_help(
         "fraction of training steps in which only the predictor side learns, under random masks (keep 1/2), "
         "so it reads rationales before the generator is trained", 0.1)
@@ -41,7 +46,8 @@ class WeighConfig:
 
     def __post_init__(self):
         checks = {
-            "alpha": self.alpha >= 0, "warmup": 0 <= self.warmup < 1, "tau": self.tau > 0,
+            "alpha": self.alpha >= 0, "reader_epochs": self.reader_epochs >= 0, "reader_lr": self.reader_lr > 0,
+            "warmup": 0 <= self.warmup < 1, "tau": self.tau > 0,
             "prefixes": self.prefixes >= 0, "lr": self.lr > 0,
             "predictor_lr": self.predictor_lr > 0, "epochs": self.epochs > 0, "batch_size": self.batch_size > 0,
             "max_train": self.max_train >= 0, "max_tokens": self.max_tokens > 0, "heads": self.heads > 0,

@@ -165,14 +165,29 @@ class MaskLearner(nn.Module):
             self.predictor.eval()
         return self
 
-    def forward(self, batch: Batch, warmup: bool = False) -> dict[str, torch.Tensor]:
+    def reading(self, on: bool) -> None:
+        """Switch the predictor warm-up (reader phase) on or off: during it the predictor learns even
+        when `train_predictor` is off, so it becomes a reader that tolerates masked rationales."""
+        self.predictor.requires_grad_(on or self.train_predictor)
+
+    def forward(self, batch: Batch, phase: str = "mask") -> dict[str, torch.Tensor]:
         """Losses of Eq. 5-7 on one batch, with the weights w (B, N) and the sampled masks m (B, N,
-        exactly 0/1 forward). In `warmup`, masks are drawn with keep probability 1/2 instead of w, so
-        the predictor learns to read masked rationales before the generator is trained."""
+        exactly 0/1 forward). `phase` "mask" samples masks from w (Eq. 4). "warmup" draws them with keep
+        probability 1/2 instead, so the predictor side adapts before the generator is trained.
+        "reader" (the predictor warm-up) keeps each token with a probability drawn uniformly from
+        [0, 1] per example, so the predictor learns to answer from rationales masked at every ratio;
+        its loss is L_p alone (L_m does not depend on the random masks)."""
         valid = batch.rationale_valid
         weights = self.generator(batch.rationale_ids, valid)
-        keep = torch.full_like(weights, 0.5) if warmup else weights
-        masks = gumbel_mask(keep, self.tau) * valid
+        if phase == "mask":
+            masks = gumbel_mask(weights, self.tau)
+        elif phase == "warmup":
+            masks = gumbel_mask(torch.full_like(weights, 0.5), self.tau)
+        elif phase == "reader":
+            masks = torch.bernoulli(torch.rand(len(weights), 1, device=weights.device).expand_as(weights))
+        else:
+            raise ValueError(f"unknown phase {phase!r}")
+        masks = masks * valid
         embed = self.generator.embed
         m = masks.unsqueeze(-1)
         rationale = m * embed(batch.rationale_ids) + (1 - m) * self.mask_vector
@@ -184,8 +199,9 @@ class MaskLearner(nn.Module):
         lengths = valid.sum(1)
         answer_loss = prefix_answer_loss(full, sampled, lengths)
         ratio_loss = mask_ratio_loss(masks, valid)
-        return {"loss": total_loss(answer_loss, ratio_loss, self.alpha), "answer_loss": answer_loss.mean(),
-                "ratio_loss": ratio_loss.mean(), "weights": weights, "masks": masks}
+        loss = answer_loss.mean() if phase == "reader" else total_loss(answer_loss, ratio_loss, self.alpha)
+        return {"loss": loss, "answer_loss": answer_loss.mean(), "ratio_loss": ratio_loss.mean(),
+                "weights": weights, "masks": masks}
 
     def answer_nll(self, question: torch.Tensor, question_lengths: list[int], rationale: torch.Tensor,
                    batch: Batch) -> torch.Tensor:

@@ -136,14 +136,30 @@ def _save(path: Path, obj: dict) -> None:
         torch.save(obj, handle)
 
 
+def phase_of(step: int, reader_steps: int, mask_steps: int, cfg: WeighConfig) -> str:
+    """The phase of training step `step`: the predictor warm-up ("reader") first, then mask learning,
+    whose first `warmup` fraction draws random masks ("warmup")."""
+    if step < reader_steps:
+        return "reader"
+    return "warmup" if step - reader_steps < cfg.warmup * mask_steps else "mask"
+
+
 def train(parts: Parts, rows: list[Encoded], cfg: WeighConfig, out_dir: Path | None = None,
           fingerprint: dict | None = None) -> dict:
-    """Optimize L_k (Eq. 7) over `rows`; checkpoint into `out_dir` and resume from it when given."""
+    """Warm the predictor up (`reader_epochs`), then optimize L_k (Eq. 7) over `rows`; checkpoint into
+    `out_dir` and resume from it when given."""
     if not rows:
         raise KpodError("no rationales to train the weighting module on")
     learner = parts.learner
-    optimizer = torch.optim.AdamW(learner.trainable_groups(cfg.lr, cfg.predictor_lr), weight_decay=0.0)
-    total_steps = max(1, math.ceil(cfg.epochs * math.ceil(len(rows) / cfg.batch_size)))
+    per_epoch = math.ceil(len(rows) / cfg.batch_size)
+    reader_steps = math.ceil(cfg.reader_epochs * per_epoch)
+    mask_steps = max(1, math.ceil(cfg.epochs * per_epoch))
+    total_steps = reader_steps + mask_steps
+    reader_params = [p for name, p in learner.named_parameters()
+                     if name.startswith(("predictor.", "projection.")) or name == "mask_vector"]
+    optimizers = {"reader": torch.optim.AdamW(reader_params, lr=cfg.reader_lr, weight_decay=0.0),
+                  "mask": torch.optim.AdamW(learner.trainable_groups(cfg.lr, cfg.predictor_lr), weight_decay=0.0)}
+    with_predictor = cfg.train_predictor or reader_steps > 0
     step, log = 0, AppendOnlyJsonl(out_dir / "train_log.jsonl") if out_dir else None
     checkpoint = out_dir / CHECKPOINT if out_dir else None
     if checkpoint is not None and checkpoint.exists():
@@ -151,7 +167,8 @@ def train(parts: Parts, rows: list[Encoded], cfg: WeighConfig, out_dir: Path | N
         if state["fingerprint"] != fingerprint:
             raise KpodError(f"{checkpoint} was written with other data or settings; remove it or use another --out")
         learner.load_state_dict(state["module"], strict=False)
-        optimizer.load_state_dict(state["optimizer"])
+        for name, opt in optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
         step = state["step"]
     learner.train()
     pending: list[dict] = []
@@ -159,30 +176,36 @@ def train(parts: Parts, rows: list[Encoded], cfg: WeighConfig, out_dir: Path | N
     started, trained = time.perf_counter(), 0
     bar = progress(total=total_steps, initial=step, desc="weigh: train", unit="step")
     while step < total_steps:
+        phase = phase_of(step, reader_steps, mask_steps, cfg)
+        learner.reading(phase == "reader")
+        optimizer = optimizers["reader" if phase == "reader" else "mask"]
         batch = make_batch([rows[i] for i in batch_indices(len(rows), cfg, step)], cfg, step,
                            cue_ids(parts.predictor_tokenizer)).to(parts.device)
-        torch.manual_seed(cfg.seed * 7919 + step)  # the Gumbel noise of this step
-        out = learner(batch, warmup=step < cfg.warmup * total_steps)
+        torch.manual_seed(cfg.seed * 7919 + step)  # the Gumbel noise (random masks) of this step
+        out = learner(batch, phase=phase)
         optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
         optimizer.step()
         step += 1
         trained += len(batch.prefixes)
-        record = {"step": step, "loss": out["loss"].item(), "answer_loss": out["answer_loss"].item(),
-                  "ratio_loss": out["ratio_loss"].item()}
+        record = {"step": step, "phase": phase, "loss": out["loss"].item(),
+                  "answer_loss": out["answer_loss"].item(), "ratio_loss": out["ratio_loss"].item()}
         pending.append(record)
         bar.update(1)
-        bar.set_postfix(loss=f"{record['loss']:.3f}", kept=f"{record['ratio_loss']:.2f}")
+        bar.set_postfix(phase=phase, loss=f"{record['loss']:.3f}", kept=f"{record['ratio_loss']:.2f}")
         if checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == total_steps):
-            _save(checkpoint, {"step": step, "fingerprint": fingerprint, "optimizer": optimizer.state_dict(),
-                               "module": _module_state(learner, cfg.train_predictor)})
+            _save(checkpoint, {"step": step, "fingerprint": fingerprint,
+                               "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+                               "module": _module_state(learner, with_predictor)})
             for entry in pending:
                 log.append(entry)
             pending = []
     bar.close()
+    learner.reading(False)
     learner.eval()
     seconds = time.perf_counter() - started
-    return {"steps": total_steps, "rationales_trained": trained, "train_seconds": round(seconds, 3),
+    return {"steps": total_steps, "reader_steps": reader_steps, "rationales_trained": trained,
+            "train_seconds": round(seconds, 3),
             "train_rationales_per_s": round(trained / seconds, 2) if trained and seconds > 0 else None,
             "last": record}
 

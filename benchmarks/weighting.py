@@ -11,8 +11,8 @@ causal model as student and predictor (no hub model is reachable here; its byte-
 any text), mean weight of digit and operator tokens versus the rest over held-out rationales, and a
 heatmap of a few of them.
 
-    python benchmarks/weighting.py testbed --testbed DIR --base DIR [--max-train 512 ...]
-    python benchmarks/weighting.py gsm8k --base DIR [--n 600]
+    python benchmarks/weighting.py testbed --testbed DIR --base DIR [--eval-split dev] [--config JSON]
+    python benchmarks/weighting.py gsm8k --base DIR [--n 600] [--config JSON]
 
 Prints the figures and merges them into benchmarks/results/weighting.json.
 """
@@ -61,13 +61,13 @@ def run_testbed(args, cfg: WeighConfig) -> dict:
     cfg.predictor = args.predictor or student
     parts = build_parts(student, cfg)
     train_rows = training_subset(encode(parts, rationale_items(load_examples(args.testbed, "train"))), cfg)
-    test_examples = load_examples(args.testbed, "test")
+    test_examples = load_examples(args.testbed, args.eval_split)
     test_rows = encode(parts, rationale_items(test_examples))
     stats = train(parts, train_rows, cfg)
     started = time.perf_counter()
     weights = dict(compute_weights(parts.generator, test_rows, floor=0.0, device=parts.device))
     write_s = time.perf_counter() - started
-    result = {"config": to_dict(cfg), "train_rationales": len(train_rows), "test_rationales": len(test_rows),
+    result = {"config": to_dict(cfg), "eval_split": args.eval_split, "train_rationales": len(train_rows), "test_rationales": len(test_rows),
               **keypoint_scores(test_rows, weights, test_examples), "train": stats,
               "write_rationales_per_s": round(len(test_rows) / write_s, 1),
               "train_plus_write_seconds": round(stats["train_seconds"] + write_s, 1)}
@@ -108,6 +108,8 @@ def main() -> None:
     parser.add_argument("--testbed", default=str(REPO / "runs" / "bench_weighting" / "testbed"))
     parser.add_argument("--base", default=str(REPO / "runs" / "bench_weighting" / "base"))
     parser.add_argument("--predictor", default=None)
+    parser.add_argument("--eval-split", default="test",
+                        help="testbed: split the weights are scored on (tune settings on dev, report test once)")
     parser.add_argument("--shared-data", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--n", type=int, default=600, help="gsm8k: training rationales")
     parser.add_argument("--n-test", type=int, default=200, help="gsm8k: held-out rationales")

@@ -18,7 +18,7 @@ class Train:
 @dataclass
 class Run:
     seed: int = 0
-    train: Train = field(default_factory=Train)
+    train: Train = field(default_factory=lambda: Train(epochs=20))
 
 
 def test_yaml_and_overrides(tmp_path):
@@ -27,6 +27,10 @@ def test_yaml_and_overrides(tmp_path):
     cfg = load_config(Run, path, ["--train.epochs", "6", "--train.bf16", "train.targets=[a,b]"])
     assert cfg == Run(seed=3, train=Train(lr=1e-4, epochs=6, bf16=True, targets=["a", "b"]))
     assert to_dict(cfg)["train"]["lr"] == 1e-4
+
+
+def test_a_section_keeps_its_parents_defaults():
+    assert load_config(Run, None, ["--train.lr", "1e-3"]).train == Train(lr=1e-3, epochs=20)
 
 
 def test_unknown_key_names_it_and_suggests():

@@ -114,7 +114,7 @@ def test_ood_problems_are_longer_than_any_training_problem(testbed):
     train_steps = [ex.meta["num_steps"] for ex in testbed["train"]]
     ood_steps = [ex.meta["num_steps"] for ex in testbed["test_ood"]]
     assert min(ood_steps) > max(train_steps)
-    assert set(train_steps) == {2, 3, 4} and set(ood_steps) == {5, 6}
+    assert set(train_steps) == {2, 3} and set(ood_steps) == {4, 5}
 
 
 def test_no_question_repeats_across_splits(testbed):
@@ -139,7 +139,7 @@ def test_filler_rate_zero_gives_bare_steps():
     assert sum(len(e.rationales[0]) for e in full["train"]) > 1.3 * sum(len(e.rationales[0]) for e in bare["train"])
 
 
-@pytest.mark.parametrize("bad", [dict(ood_min_steps=4), dict(min_steps=5, max_steps=3), dict(operators="*/"),
+@pytest.mark.parametrize("bad", [dict(ood_min_steps=3), dict(min_steps=5, max_steps=3), dict(operators="*/"),
                                  dict(error_rate=1.5)])
 def test_bad_settings_are_rejected(bad):
     with pytest.raises(ConfigError):

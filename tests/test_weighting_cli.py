@@ -55,29 +55,29 @@ def test_weigh_writes_aligned_weights_heatmap_and_summary(data, tiny_models, tmp
 
 
 def test_killed_run_resumes_on_the_same_trajectory(data, tiny_models, tmp_path, monkeypatch):
-    assert run(data, tiny_models, tmp_path / "whole") == 0
+    assert run(data, tiny_models, tmp_path / "whole", "--reader-epochs", "1") == 0
     original = weigh_module.MaskLearner.forward
     calls = {"n": 0}
 
-    def dies_at_step_four(self, batch, warmup=False):
+    def dies_at_step_five(self, batch, phase="mask"):
         calls["n"] += 1
-        if calls["n"] == 4:
+        if calls["n"] == 5:  # after the 3 predictor warm-up steps: the checkpoint holds the warmed predictor
             raise KeyboardInterrupt
-        return original(self, batch, warmup)
+        return original(self, batch, phase)
 
-    monkeypatch.setattr(weigh_module.MaskLearner, "forward", dies_at_step_four)
-    assert run(data, tiny_models, tmp_path / "resumed") == 130
+    monkeypatch.setattr(weigh_module.MaskLearner, "forward", dies_at_step_five)
+    assert run(data, tiny_models, tmp_path / "resumed", "--reader-epochs", "1") == 130
     assert (tmp_path / "resumed" / "checkpoint.pt").exists()
     assert not (tmp_path / "resumed" / "weights.jsonl").exists()
     monkeypatch.setattr(weigh_module.MaskLearner, "forward", original)
-    assert run(data, tiny_models, tmp_path / "resumed") == 0
+    assert run(data, tiny_models, tmp_path / "resumed", "--reader-epochs", "1") == 0
     whole, resumed = read_weights(tmp_path / "whole"), read_weights(tmp_path / "resumed")
     assert whole.keys() == resumed.keys()
     for key in whole:
         np.testing.assert_allclose(whole[key].weights, resumed[key].weights, atol=1e-5)
     log = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "train_log.jsonl").read_text().splitlines()]
-    assert log == [1, 2, 3, 4, 5, 6]
-    assert run(data, tiny_models, tmp_path / "resumed", "--alpha", "0.3") == 2  # other settings: refused
+    assert log == list(range(1, 10))  # 3 predictor warm-up steps, then 6 mask-learning steps
+    assert run(data, tiny_models, tmp_path / "resumed", "--reader-epochs", "1", "--alpha", "0.3") == 2  # other settings: refused
 
 
 def test_bad_data_is_a_clear_error(tmp_path, tiny_models, capsys):

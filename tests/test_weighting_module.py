@@ -8,7 +8,7 @@ import torch
 
 from kpod.data.example import RationaleItem
 from kpod.weighting.config import WeighConfig
-from kpod.weighting.weigh import build_parts, compute_weights, cue_ids, encode, make_batch, train
+from kpod.weighting.weigh import build_parts, compute_weights, cue_ids, encode, make_batch, phase_of, train
 
 
 def items(n, seed=0):
@@ -83,7 +83,7 @@ def test_loss_falls_and_the_deciding_token_gets_higher_weights(tiny_models):
     rows = encode(parts, items(48))
     log = []
     original = parts.learner.forward
-    parts.learner.forward = lambda batch, warmup=False: log.append(original(batch, warmup)) or log[-1]
+    parts.learner.forward = lambda batch, phase="mask": log.append(original(batch, phase)) or log[-1]
     train(parts, rows, cfg)
     first = sum(o["answer_loss"].item() for o in log[:10]) / 10
     last = sum(o["answer_loss"].item() for o in log[-10:]) / 10
@@ -113,3 +113,38 @@ def test_predictor_with_another_tokenizer_reads_projected_student_embeddings(tin
     out = parts.learner(make_batch(rows, cfg, 0, cue_ids(parts.predictor_tokenizer)))
     out["answer_loss"].backward()
     assert parts.generator.mlp[0].weight.grad.abs().sum() > 0
+
+
+def test_phases_run_the_predictor_warm_up_first_then_random_then_learned_masks():
+    cfg = WeighConfig(warmup=0.25)
+    assert [phase_of(s, 2, 8, cfg) for s in range(10)] == ["reader"] * 2 + ["warmup"] * 2 + ["mask"] * 6
+
+
+def test_predictor_warm_up_trains_the_reader_and_leaves_the_generator_alone(tiny_models):
+    cfg = WeighConfig(predictor=str(tiny_models["causal"]), batch_size=4, reader_epochs=1, epochs=1,
+                      reader_lr=1e-2, warmup=0)
+    parts = build_parts(str(tiny_models["causal"]), cfg)
+    learner = parts.learner
+    torch.manual_seed(0)
+    reader = learner(make_batch(encode(parts, items(4)), cfg, 0, cue_ids(parts.predictor_tokenizer)), phase="reader")
+    assert reader["loss"].item() == pytest.approx(reader["answer_loss"].item())  # L_p alone
+    assert set(reader["masks"].unique().tolist()) <= {0.0, 1.0}
+
+    def snapshot(module):
+        return [p.detach().clone() for p in module.parameters()]
+
+    generator, predictor, projection = snapshot(learner.generator), snapshot(learner.predictor), snapshot(
+        learner.projection)
+    stats = train(parts, encode(parts, items(4)), cfg)  # 1 warm-up step, then 1 mask-learning step
+    assert stats["reader_steps"] == 1 and stats["steps"] == 2
+
+    def changed(before, module):
+        return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+    assert changed(predictor, learner.predictor) and changed(projection, learner.projection)
+    assert changed(generator, learner.generator)  # by the mask-learning step
+    assert not any(p.requires_grad for p in learner.predictor.parameters())  # frozen again afterwards
+    after_warm_up = snapshot(learner.predictor)
+    cfg.reader_epochs = 0
+    train(parts, encode(parts, items(4)), cfg)  # mask learning only: the predictor stays frozen
+    assert not changed(after_warm_up, learner.predictor)

@@ -113,11 +113,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 def from_dict(cls: type[C], data: dict, where: str = "") -> C:
     """Build dataclass `cls` from a (nested) mapping; unknown keys and bad values raise ConfigError."""
     hints = _field_types(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
     for key, value in (data or {}).items():
-        if key not in names:
-            raise _unknown_key(key, names, where)
+        if key not in fields:
+            raise _unknown_key(key, list(fields), where)
+        default = fields[key].default_factory
+        if isinstance(value, dict) and dataclasses.is_dataclass(hints[key]) and default is not dataclasses.MISSING:
+            value = merge(to_dict(default()), value)  # a section's own defaults, then what was given
         kwargs[key] = _coerce(value, hints[key], _join(where, key))
     try:
         return cls(**kwargs)

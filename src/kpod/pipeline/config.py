@@ -32,12 +32,13 @@ class DataSection:
         "what to evaluate on: split names of the data set, or DATASET:SPLIT for another one (OOD)",
         ["test", "test_ood"])
     eval_limit: int | None = field_help("evaluate on the first N questions of each set", None)
+    dev_limit: int | None = field_help("questions of the dev split evaluated during training", 100)
     synth: SynthConfig = field(default_factory=SynthConfig)
 
 
 @dataclass
 class EvalSection:
-    max_new_tokens: int = field_help("generation budget per question", 160)
+    max_new_tokens: int = field_help("generation budget per question", 200)
     batch_size: int = field_help("questions generated together", 64)
 
 
@@ -51,10 +52,10 @@ class RunConfig:
         "command that launches the train stage in its own processes, e.g. 'accelerate launch --num_processes 4' "
         "(DDP, FSDP or DeepSpeed as accelerate is configured); empty: train in this process", "")
     data: DataSection = field(default_factory=DataSection)
-    base_model: BaseModelConfig = field(default_factory=BaseModelConfig)
+    base_model: BaseModelConfig = field(default_factory=lambda: BaseModelConfig(skip_seq2seq=True))
     teach: TeachConfig | None = field_help("the teacher, when data.rationales is [teach]", None)
     teach_samples: int = field_help("correct teacher rationales kept per question when generating them", 1)
     weigh: WeighConfig = field(default_factory=WeighConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=2e-3, epochs=6, batch_size=16, warmup_ratio=0.05))
     eval: EvalSection = field(default_factory=EvalSection)

@@ -79,16 +79,17 @@ def prepare_data(data: DataSection, out: Path, log=print, teacher_file: Path | N
     write_examples(out / "train.jsonl", train)
     report["train_questions"] = len(train)
     report["eval_sets"] = {}
-    splits = ["dev", *data.eval_sets]
-    for eval_set in dict.fromkeys(splits):
+    for eval_set in dict.fromkeys(["dev", *data.eval_sets]):
         target = out / eval_file_name(eval_set)
         if data.dataset == TESTBED and ":" not in eval_set:
             if not target.exists():
                 raise ConfigError(f"data.eval_sets: the testbed has no split '{eval_set}'")
-            report["eval_sets"][eval_set] = sum(1 for _ in target.open())
-            continue
-        dataset, split = eval_set.split(":", 1) if ":" in eval_set else (data.dataset, eval_set)
-        examples = load_examples(dataset, split, data.data_dir)
+            examples = load_examples(str(target))
+        else:
+            dataset, split = eval_set.split(":", 1) if ":" in eval_set else (data.dataset, eval_set)
+            examples = load_examples(dataset, split, data.data_dir)
+        if eval_set == "dev":
+            examples = examples[: data.dev_limit]
         write_examples(target, examples)
         report["eval_sets"][eval_set] = len(examples)
     write_json(out / "data_report.json", report)

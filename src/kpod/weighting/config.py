@@ -19,7 +19,9 @@ class WeighConfig:
     reader_epochs: float = field_help(
         "predictor warm-up before mask learning: passes over the training rationales in which the predictor "
         "(with the projection and mask vector) learns to produce the answer from the question and a prefix of a "
-        "randomly masked rationale; stands in for the paper's pre-trained FlanT5 reader (0: off)", 1.0)
+        "randomly masked rationale; stands in for the paper's pre-trained FlanT5 reader. Default 0 (off): with the "
+        "testbed's small base model it did not make the predictor read rationales at CPU budgets "
+        "(docs/kpod_weighting.md)", 0.0)
     reader_lr: float = field_help("learning rate of the predictor warm-up", 1e-3)
     warmup: float = field_help(
         "fraction of training steps in which only the predictor side learns, under random masks (keep 1/2), "

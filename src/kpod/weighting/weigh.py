@@ -8,6 +8,10 @@ OUT/summary.json. A killed run resumes: training from OUT/checkpoint.pt (saved e
 `checkpoint_every` steps; data order and random draws are functions of the step, so the resumed run
 follows the same trajectory), writing from the records already in OUT/.weights.partial.jsonl.
 
+Training runs the optional predictor warm-up (`reader_epochs`: the predictor learns to answer from
+randomly masked rationale prefixes), then mask learning (Eq. 7), whose first `warmup` fraction of
+steps draws random masks.
+
 Eq. 5 sums the answer loss over every prefix k = 0..n of the masked rationale. Each step computes,
 per example, the full rationale (k = n) plus `prefixes` lengths drawn uniformly from 0..n-1, and
 combines them as (NLL_n + n * mean NLL_sampled) / (n + 1): an unbiased estimate of the sum over

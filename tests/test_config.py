@@ -49,3 +49,12 @@ def test_none_and_dash_keys():
     assert parse_overrides(["--train.schedule", "null", "--seed=2"]) == {"train": {"schedule": None}, "seed": 2}
     assert load_config(Run, None, ["--train.schedule", "none"]).train.schedule is None
     assert load_config(Run, None, ["--train.schedule", "kpod"]).train.schedule == "kpod"
+
+
+def test_cli_separates_overrides_from_a_commands_own_options():
+    from kpod.cli import split_overrides
+
+    own, overrides = split_overrides(["cfg.yaml", "--out", "d", "--name", "x", "--train.lr=1e-4", "--train.bf16"],
+                                     {"--out", "-h", "--help"})
+    assert own == ["cfg.yaml", "--out", "d"]
+    assert overrides == ["--name", "x", "--train.lr=1e-4", "--train.bf16"]

@@ -42,6 +42,23 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def split_overrides(argv: list[str], known: set[str]) -> tuple[list[str], list[str]]:
+    """Separate `--section.key VALUE` / `--key=VALUE` config overrides from a command's own options."""
+    own, overrides = [], []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        flag = token.split("=", 1)[0]
+        if token.startswith("--") and flag not in known:
+            takes_value = "=" not in token and i + 1 < len(argv) and not argv[i + 1].startswith("--")
+            overrides += argv[i:i + 1 + takes_value]
+            i += 1 + takes_value
+        else:
+            own.append(token)
+            i += 1
+    return own, overrides
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     matches = [name for name in COMMANDS if argv[: len(name.split())] == name.split()]
@@ -56,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(parser)
     rest = argv[len(name.split()):]
     if getattr(module, "ACCEPTS_OVERRIDES", False):
-        args, args.overrides = parser.parse_known_args(rest)
+        rest, overrides = split_overrides(rest, set(parser._option_string_actions))
+        args = parser.parse_args(rest)
+        args.overrides = overrides
     else:
         args = parser.parse_args(rest)
     try:

@@ -17,19 +17,18 @@ def _accuracy(eval_dir: str) -> float | None:
 
 def keypoint_auc(weights_dir: str | Path, data_file: str | Path) -> float | None:
     """ROC-AUC of learned token weights against the testbed's keypoint labels (a token is a
-    keypoint when its character span overlaps a keypoint span), on the rationales the weighting
-    module was not trained on when the weigh stage held some out, else on all of them."""
+    keypoint when its character span overlaps a keypoint span), over every weighed rationale.
+    `kpod weigh` trains on a subset (`max_train`), so most of them were not seen in training;
+    benchmarks/weighting.py scores a strictly held-out split."""
     from sklearn.metrics import roc_auc_score
 
     from kpod.data.loaders import load_examples
     from kpod.weighting.store import read_weights
 
     weights = read_weights(weights_dir)
-    summary_path = Path(weights_dir) / "summary.json"
-    held_out = read_json(summary_path).get("held_out_keys") if summary_path.exists() else None
     labels, scores = [], []
     for ex in load_examples(str(data_file)):
-        if not ex.keypoints or ex.id not in weights or (held_out and ex.id not in held_out):
+        if not ex.keypoints or ex.id not in weights:
             continue
         tw = weights[ex.id]
         for (start, end), weight in zip(tw.offsets.tolist(), tw.weights.tolist()):

@@ -75,6 +75,13 @@ class Pipeline:
     def stage(self, name: str, key: dict, work) -> Path:
         return run_stage(self.run_dir, Stage(name, key, work), log=self.log)
 
+    def ref(self, path: str | Path) -> str:
+        """A path as it enters a stage key: relative inside this run's stages, as given otherwise, so
+        that the same stages hash alike in any run directory."""
+        stages = (self.run_dir / "stages").resolve()
+        resolved = Path(path).resolve()
+        return str(resolved.relative_to(stages)) if resolved.is_relative_to(stages) else str(path)
+
     # -- data ---------------------------------------------------------------------------------------
     def data(self, cfg: RunConfig) -> Path:
         """DIR/train.jsonl (with teacher rationales), dev.jsonl and one file per evaluation set."""
@@ -137,7 +144,7 @@ class Pipeline:
     def weights(self, cfg: RunConfig, data_dir: Path, student: str) -> Path:
         weigh = copy.deepcopy(cfg.weigh)
         weigh.predictor = self.predictor(cfg, student)
-        key = {"data": data_dir.name, "student": student, "weigh": to_dict(weigh)}
+        key = {"data": data_dir.name, "student": self.ref(student), "weigh": to_dict(weigh)}
         return self.stage("weigh", key, lambda out, resume: run_command(
             ["weigh", "--data", str(data_dir / "train.jsonl"), "--student", student, "--out", str(out),
              *config_flags(weigh)]))
@@ -145,7 +152,8 @@ class Pipeline:
     def schedule(self, cfg: RunConfig, data_dir: Path, student: str, weights: Path) -> Path:
         schedule = copy.deepcopy(cfg.schedule)
         schedule.epochs = cfg.train.epochs
-        key = {"data": data_dir.name, "student": student, "weights": weights.name, "schedule": to_dict(schedule)}
+        key = {"data": data_dir.name, "student": self.ref(student), "weights": weights.name,
+               "schedule": to_dict(schedule)}
         return self.stage("schedule", key, lambda out, resume: run_command(
             ["schedule", "--data", str(data_dir / "train.jsonl"), "--weights", str(weights), "--student", student,
              "--out", str(out / "schedule.json"), *config_flags(schedule)])) / "schedule.json"
@@ -156,7 +164,7 @@ class Pipeline:
         cfg = variant.cfg
         train = copy.deepcopy(cfg.train)
         train.seed, train.student = variant.seed, student
-        key = {"data": data_dir.name, "student": student, "train": to_dict(train),
+        key = {"data": data_dir.name, "student": self.ref(student), "train": {**to_dict(train), "student": None},
                "weights": weights.name if weights else None,
                "schedule": schedule.parent.name if schedule else None}
         argv = ["train", "--data", str(data_dir / "train.jsonl"), *config_flags(train)]

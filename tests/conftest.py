@@ -46,3 +46,21 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("tiny_models")
     return build_local_models(TINY_CORPUS * 4, out, ModelSize(hidden=32, layers=1, heads=2, intermediate=64,
                                                                 max_positions=1024), vocab_size=320)
+
+
+def fit_causal(model_dir, texts: list[str], steps: int = 150):
+    """Load a tiny causal model and fit it to `texts` (full-batch AdamW) so that it reproduces them."""
+    import torch
+
+    from kpod.models.loading import load_model
+
+    loaded = load_model(str(model_dir))
+    batch = loaded.tokenizer(texts, padding=True, return_tensors="pt")
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    torch.manual_seed(0)
+    optimizer = torch.optim.AdamW(loaded.model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loaded.model(**batch, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return loaded

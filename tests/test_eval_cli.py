@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
-from conftest import TINY_CORPUS
+from conftest import TINY_CORPUS, fit_causal
 from kpod.cli import main as kpod
 from kpod.data.example import Example
 from kpod.data.loaders import write_examples
 from kpod.eval.evaluate import evaluate
 from kpod.models.loading import load_model
-from kpod.models.local import save_local_model
+from kpod.models.local import SPECIAL_TOKENS, save_local_model
 
 METRIC_KEYS = {"accuracy", "accuracy_strict", "accuracy_flexible", "n", "correct_strict", "correct_flexible"}
 
@@ -27,17 +26,8 @@ def _question(text: str) -> str:
 def fitted_student(tiny_models, tmp_path_factory):
     """The tiny causal model fitted to the corpus (question, rationale, answer sentence, EOS), saved
     with save_pretrained: it answers the corpus questions right."""
-    loaded = load_model(str(tiny_models["causal"]))
-    tok, model = loaded.tokenizer, loaded.model
-    batch = tok([t + tok.eos_token for t in TINY_CORPUS], padding=True, return_tensors="pt")
-    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    torch.manual_seed(0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        model(**batch, labels=labels).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    return save_local_model(model, tok, tmp_path_factory.mktemp("fitted") / "student")
+    loaded = fit_causal(tiny_models["causal"], [t + SPECIAL_TOKENS["eos_token"] for t in TINY_CORPUS])
+    return save_local_model(loaded.model, loaded.tokenizer, tmp_path_factory.mktemp("fitted") / "student")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import TINY_CORPUS
+from conftest import TINY_CORPUS, fit_causal
 from kpod.eval.generate import AnswerSentenceStop, generate, length_sorted_batches, truncate_at_answer
 from kpod.models.loading import load_model
 
@@ -64,18 +64,8 @@ def test_left_padding_is_what_makes_causal_batches_exact(tiny_models):
 def _stream_model(tiny_models):
     """The tiny causal model fitted to the corpus written as one stream: after each answer sentence
     it goes on with the next question, as a student that never learned to emit EOS would."""
-    loaded = load_model(str(tiny_models["causal"]))
-    tok, model = loaded.tokenizer, loaded.model
     texts = [TINY_CORPUS[i] + "\n" + TINY_CORPUS[(i + 1) % len(TINY_CORPUS)] for i in range(len(TINY_CORPUS))]
-    batch = tok(texts, padding=True, return_tensors="pt")
-    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    torch.manual_seed(0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        model(**batch, labels=labels).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    return loaded
+    return fit_causal(tiny_models["causal"], texts)
 
 
 def test_generation_stops_after_the_answer_sentence(tiny_models):

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import yaml
 
-from kpod.config import ConfigError, from_dict, load_config, merge, parse_overrides, to_dict
-from kpod.errors import KpodError
+from kpod.config import from_dict, load_config, merge, parse_overrides, to_dict
+from kpod.errors import ConfigError, KpodError
 from kpod.io import write_json, write_text
-from kpod.pipeline.config import TESTBED, RunConfig
+from kpod.pipeline.config import RunConfig
 from kpod.pipeline.methods import METHODS, Method, get_method
 from kpod.pipeline.results import collect_results
 from kpod.pipeline.stages import Stage, file_digest, run_stage
@@ -86,11 +86,7 @@ class Pipeline:
     def data(self, cfg: RunConfig) -> Path:
         """DIR/train.jsonl (with teacher rationales), dev.jsonl and one file per evaluation set."""
         data = cfg.data
-        key = {"data": to_dict(data)}
-        if data.dataset == TESTBED:
-            key.pop("data")
-            key["synth"] = to_dict(data.synth)
-            key["eval_sets"], key["correct_only"], key["train_limit"] = data.eval_sets, data.correct_only, data.train_limit
+        key = {"data": to_dict(data)}  # every data setting, dev_limit included
         for path in [data.dataset, *data.rationales, data.data_dir]:
             if path and Path(path).exists():
                 key[f"digest:{path}"] = file_digest(path)
@@ -135,15 +131,9 @@ class Pipeline:
 
         return str(self.stage("base", key, work) / "causal")
 
-    def predictor(self, cfg: RunConfig, student: str) -> str | None:
-        if cfg.weigh.predictor == "base-seq2seq":
-            return str(Path(student).parent / "seq2seq")
-        return cfg.weigh.predictor
-
     # -- KPOD stages --------------------------------------------------------------------------------
     def weights(self, cfg: RunConfig, data_dir: Path, student: str) -> Path:
-        weigh = copy.deepcopy(cfg.weigh)
-        weigh.predictor = self.predictor(cfg, student)
+        weigh = cfg.weigh
         key = {"data": data_dir.name, "student": self.ref(student), "weigh": to_dict(weigh)}
         return self.stage("weigh", key, lambda out, resume: run_command(
             ["weigh", "--data", str(data_dir / "train.jsonl"), "--student", student, "--out", str(out),

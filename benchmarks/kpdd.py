@@ -13,6 +13,8 @@ paper's 5e-4, 32, 10 by default). Test and OOD accuracy: mean and std over the s
 
     python benchmarks/kpdd.py --seeds 0 1 2
 writes benchmarks/results/kpdd.json (after every seed, so a cut-off run keeps what it finished).
+Seeds are independent, so they can run in separate processes (`--seeds 2 --out s2.json`) and be
+combined afterwards: `python benchmarks/kpdd.py --merge s01.json s2.json` (settings must match).
 """
 
 from __future__ import annotations
@@ -147,7 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="combine result files of separate seeds into --out, and train nothing")
     args = parser.parse_args(argv)
+    if args.merge:
+        report = merge_reports(args.merge, args.out)
+        print(json.dumps({k: report[k] for k in ("seeds_finished", "accuracy", "errors")}, indent=2))
+        return 0
     torch.set_num_threads(args.threads)
     os.environ.setdefault("KPOD_NO_PROGRESS", "1")
     command = "python benchmarks/kpdd.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -166,19 +174,45 @@ def main(argv: list[str] | None = None) -> int:
             build_base_models(data, base, BaseModelConfig(seed=data_seed, skip_seq2seq=args.student == "causal"))
             setup[f"base_model_seconds_{data_seed}"] = round(time.perf_counter() - t, 1)
         runs.append(run_seed(data, str(base / args.student), seed, args))
-        report = {
-            "command": command,
-            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "seeds_finished": [r["seed"] for r in runs],
-            "accuracy": {m: {s: summary(runs, m, s) for s in SPLITS} for m in args.methods},
-            "errors": {m: {s: error_totals(runs, m, s) for s in SPLITS} for m in args.methods},
-            "runs": runs, "setup": setup, "torch_threads": torch.get_num_threads(),
-            "wall_seconds": round(time.perf_counter() - start, 1),
-        }
+        report = build_report(command, settings_of(args), runs, setup, round(time.perf_counter() - start, 1))
         write_json(args.out, report)
         print(json.dumps({k: report[k] for k in ("seeds_finished", "accuracy", "errors", "wall_seconds")}, indent=2),
               flush=True)
     return 0
+
+
+def settings_of(args) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "merge"}
+
+
+def build_report(command: str | list[str], settings: dict, runs: list[dict], setup: dict, wall_seconds: float) -> dict:
+    return {
+        "command": command, "settings": settings,
+        "seeds_finished": [r["seed"] for r in runs],
+        "accuracy": {m: {s: summary(runs, m, s) for s in SPLITS} for m in settings["methods"]},
+        "errors": {m: {s: error_totals(runs, m, s) for s in SPLITS} for m in settings["methods"]},
+        "runs": runs, "setup": setup, "torch_threads": torch.get_num_threads(), "wall_seconds": wall_seconds,
+    }
+
+
+def merge_reports(paths: list[Path], out: Path) -> dict:
+    """One report from several result files of the same settings (seeds run in separate processes)."""
+    reports = [json.loads(Path(p).read_text()) for p in paths]
+    ignored = ("seeds", "out")
+    settings = [{k: v for k, v in r["settings"].items() if k not in ignored} for r in reports]
+    if any(s != settings[0] for s in settings[1:]):
+        raise SystemExit(f"cannot merge {', '.join(map(str, paths))}: their settings differ")
+    runs = sorted((run for r in reports for run in r["runs"]), key=lambda run: run["seed"])
+    seeds = [run["seed"] for run in runs]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"cannot merge: seed repeated in {seeds}")
+    merged_settings = {**reports[0]["settings"], "seeds": seeds, "out": str(out)}
+    setup = {k: v for r in reports for k, v in r.get("setup", {}).items()}
+    report = build_report([r["command"] for r in reports], merged_settings, runs, setup,
+                          round(sum(r["wall_seconds"] for r in reports), 1))
+    report["merged_from"] = [str(p) for p in paths]
+    write_json(out, report)
+    return report
 
 
 if __name__ == "__main__":

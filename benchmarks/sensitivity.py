@@ -1,16 +1,19 @@
 """The paper's sensitivity study (its Figures 3 and 4) on the testbed: KPOD's accuracy against
 alpha, beta, p, K and C0, one seed per point, each axis varied alone around the defaults.
 
-    python benchmarks/sensitivity.py [--out runs/sensitivity] [--section.key value ...]
+    python benchmarks/sensitivity.py [--out runs/sensitivity] [--from-run runs/demo] [--section.key value ...]
 
-Each axis is one `kpod run --grid` in a shared run directory (so the base student, weights and
-unchanged schedules are reused); the report of each holds the plot. Writes
+Each axis is one `kpod run --grid` in OUT/<axis>; all axes share one stage store (OUT/stages), so the
+data, base student, weights and the default point are built once. `--from-run` first copies the
+finished stages of another run (e.g. the demo's), which stage keys allow because they do not depend on
+where a run lives. The report of each axis (OUT/<axis>/report.html) holds its plot. Writes
 benchmarks/results/sensitivity.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
@@ -20,22 +23,39 @@ from kpod.pipeline.config import RunConfig
 from kpod.pipeline.run import run
 
 RESULTS = Path(__file__).parent / "results"
-AXES = {
-    "weigh.alpha": "0.1,0.5,1.0,2.0",
-    "schedule.beta": "0,4,12,24",
-    "schedule.p": "0.25,0.5,1.0,2.0",
-    "schedule.clusters": "1,3,5,10",
-    "schedule.c0": "0.1,0.3,0.5,0.7",
+AXES = {  # the paper's value and one on each side
+    "weigh.alpha": "0.1,0.5,2.0",
+    "schedule.beta": "0,12,24",
+    "schedule.p": "0.25,0.5,2.0",
+    "schedule.clusters": "1,5,10",
+    "schedule.c0": "0.1,0.3,0.7",
 }
+
+
+def share_stages(out: Path, axes: list[str], from_run: Path | None) -> None:
+    """OUT/<axis>/stages all point at OUT/stages; finished stages of `from_run` are copied in."""
+    store = out / "stages"
+    store.mkdir(parents=True, exist_ok=True)
+    if from_run is not None:
+        for stage in sorted((from_run / "stages").iterdir()):
+            if (stage / ".done").exists() and not (store / stage.name).exists():
+                shutil.copytree(stage, store / stage.name)
+    for axis in axes:
+        link = out / axis / "stages"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(store.resolve(), target_is_directory=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/sensitivity")
     parser.add_argument("--axes", nargs="+", default=list(AXES), choices=list(AXES))
+    parser.add_argument("--from-run", type=Path, help="reuse the finished stages of this run directory")
     args, overrides = parser.parse_known_args()
     cfg = load_config(RunConfig, None, overrides)
     cfg.methods, cfg.seeds = ["kpod"], [0]
+    share_stages(Path(args.out), args.axes, args.from_run)
     results, start = {}, time.time()
     for axis in args.axes:
         cfg.name = f"sensitivity-{axis}"

@@ -37,6 +37,11 @@ def keypoint_auc(weights_dir: str | Path, data_file: str | Path) -> float | None
     return float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else None
 
 
+def sample_std(values: list[float]) -> float:
+    """Standard deviation over seeds with Bessel's correction (0 for a single seed)."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 def collect_results(run_dir: str | Path) -> dict:
     """Write RUN/metrics.json: per label, accuracy on every evaluation set (mean, std, per seed);
     `accuracy` is the first set (the test split) and `accuracy_ood` the second, when there is one."""
@@ -56,7 +61,7 @@ def collect_results(run_dir: str | Path) -> dict:
     for label, by_set in per_label.items():
         entry: dict = {"seeds": seeds[label], "sets": {}}
         for name, values in by_set.items():
-            entry["sets"][name] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "per_seed": values}
+            entry["sets"][name] = {"mean": float(np.mean(values)), "std": sample_std(values), "per_seed": values}
         for field, name in zip(("accuracy", "accuracy_ood"), sets):
             if name in entry["sets"]:
                 entry[field] = entry["sets"][name]["mean"]

@@ -59,7 +59,7 @@ def accuracy_table(metrics: dict) -> str:
            f"(0.5 is chance, below 0.5 means keypoints get the lower weights): "
            f"<b>{metrics['keypoint_auc']:.3f}</b></p>") if "keypoint_auc" in metrics else ""
     return (f"<table><tr><th>method</th><th>seeds</th>{head}</tr>{''.join(rows)}</table>"
-            f"<p class='note'>Accuracy in %, mean ± standard deviation over seeds; best per column shaded.</p>{auc}")
+            f"<p class='note'>Accuracy in %, mean ± sample standard deviation over seeds; best per column shaded.</p>{auc}")
 
 
 def weights_section(weights_dir: Path, data_file: Path) -> str:

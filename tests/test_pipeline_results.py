@@ -1,0 +1,37 @@
+"""collect_results: accuracy per method over seeds, with the sample standard deviation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kpod.pipeline.results import collect_results
+
+
+def write_eval(path, accuracy: float) -> str:
+    path.mkdir(parents=True)
+    (path / "metrics.json").write_text(json.dumps({"accuracy": accuracy}))
+    return str(path)
+
+
+def test_mean_and_sample_std_over_seeds(tmp_path):
+    runs = []
+    for seed, (test, ood) in enumerate([(0.20, 0.05), (0.30, 0.07), (0.40, 0.09)]):
+        runs.append({"label": "cotd", "seed": seed, "eval": {
+            "test": write_eval(tmp_path / f"e{seed}t", test), "test_ood": write_eval(tmp_path / f"e{seed}o", ood)}})
+    runs.append({"label": "kpod", "seed": 0, "eval": {
+        "test": write_eval(tmp_path / "k0t", 0.1), "test_ood": write_eval(tmp_path / "k0o", 0.02)}})
+    (tmp_path / "index.json").write_text(json.dumps({"name": "t", "grid": [], "runs": runs}))
+
+    metrics = collect_results(tmp_path)
+
+    cotd = metrics["cotd"]
+    assert metrics["eval_sets"] == ["test", "test_ood"]
+    assert cotd["seeds"] == [0, 1, 2]
+    assert cotd["sets"]["test"]["mean"] == pytest.approx(0.30)
+    assert cotd["sets"]["test"]["std"] == pytest.approx(0.10)  # sqrt(((0.1)^2 + 0 + (0.1)^2) / (3 - 1))
+    assert cotd["sets"]["test_ood"]["std"] == pytest.approx(0.02)
+    assert cotd["accuracy"] == pytest.approx(0.30) and cotd["accuracy_ood"] == pytest.approx(0.07)
+    assert metrics["kpod"]["sets"]["test"]["std"] == 0.0  # one seed
+    assert json.loads((tmp_path / "metrics.json").read_text())["kpod"]["accuracy"] == pytest.approx(0.1)

@@ -13,6 +13,7 @@ benchmarks/results/sensitivity.json.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import time
 from pathlib import Path
@@ -56,14 +57,23 @@ def main() -> None:
     cfg = load_config(RunConfig, None, overrides)
     cfg.methods, cfg.seeds = ["kpod"], [0]
     share_stages(Path(args.out), args.axes, args.from_run)
-    results, start = {}, time.time()
     for axis in args.axes:
-        cfg.name = f"sensitivity-{axis}"
+        cfg.name, start = f"sensitivity-{axis}", time.time()
         metrics = run(cfg, Path(args.out) / axis, [f"{axis}={AXES[axis]}"])
-        results[axis] = {label: {"accuracy": m.get("accuracy"), "accuracy_ood": m.get("accuracy_ood")}
-                         for label, m in metrics.items() if isinstance(m, dict) and "sets" in m}
-        print(axis, results[axis])
-    write_json(RESULTS / "sensitivity.json", {"wall_seconds": round(time.time() - start, 1), "axes": results})
+        points = {label: {"accuracy": m.get("accuracy"), "accuracy_ood": m.get("accuracy_ood")}
+                  for label, m in metrics.items() if isinstance(m, dict) and "sets" in m}
+        print(axis, points)
+        write_results(axis, points, round(time.time() - start, 1))
+
+
+def write_results(axis: str, points: dict, wall_seconds: float) -> None:
+    """Add one axis to benchmarks/results/sensitivity.json, keeping the axes measured before (axes may
+    run in separate processes)."""
+    path = RESULTS / "sensitivity.json"
+    report = json.loads(path.read_text()) if path.exists() else {"axes": {}, "wall_seconds": {}}
+    report["axes"][axis] = points
+    report["wall_seconds"][axis] = wall_seconds
+    write_json(path, report)
 
 
 if __name__ == "__main__":

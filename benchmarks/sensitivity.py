@@ -7,7 +7,7 @@ Each axis is one `kpod run --grid` in OUT/<axis>; all axes share one stage store
 data, base student, weights and the default point are built once. `--from-run` first copies the
 finished stages of another run (e.g. the demo's), which stage keys allow because they do not depend on
 where a run lives. The report of each axis (OUT/<axis>/report.html) holds its plot. Writes
-benchmarks/results/sensitivity.json.
+benchmarks/results/sensitivity.json and sensitivity.png (every axis measured so far).
 """
 
 from __future__ import annotations
@@ -74,6 +74,30 @@ def write_results(axis: str, points: dict, wall_seconds: float) -> None:
     report["axes"][axis] = points
     report["wall_seconds"][axis] = wall_seconds
     write_json(path, report)
+    plot_results(report["axes"], RESULTS / "sensitivity.png")
+
+
+def plot_results(axes: dict, out: Path) -> None:
+    """One panel per axis: test and OOD accuracy against the axis value (Figures 3 and 4 of the paper)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, panels = plt.subplots(1, len(axes), figsize=(3.2 * len(axes), 2.8), squeeze=False)
+    for panel, (axis, points) in zip(panels[0], axes.items()):
+        short = axis.split(".")[-1]
+        rows = sorted((float(label.split(f"{short}=", 1)[1].rstrip("]")), m["accuracy"], m["accuracy_ood"])
+                      for label, m in points.items())
+        panel.plot([r[0] for r in rows], [100 * r[1] for r in rows], "o-", label="test")
+        panel.plot([r[0] for r in rows], [100 * r[2] for r in rows], "s--", label="OOD test")
+        panel.set_xlabel(axis)
+        panel.grid(alpha=0.3)
+    panels[0][0].set_ylabel("accuracy (%)")
+    panels[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -35,3 +35,17 @@ def test_mean_and_sample_std_over_seeds(tmp_path):
     assert cotd["accuracy"] == pytest.approx(0.30) and cotd["accuracy_ood"] == pytest.approx(0.07)
     assert metrics["kpod"]["sets"]["test"]["std"] == 0.0  # one seed
     assert json.loads((tmp_path / "metrics.json").read_text())["kpod"]["accuracy"] == pytest.approx(0.1)
+
+
+def test_schedule_section_of_a_schedule_without_budget(tmp_path):
+    """SPL and ICL schedules carry no budget D(t): the report shows their input steps, no budget plot."""
+    from kpod.report.build import schedule_section
+
+    stages = [{"t": t, "budget": None, "scheduled": None, "selected": 2, "certificate_ratio": None} for t in range(2)]
+    path = tmp_path / "schedule.json"
+    path.write_text(json.dumps({"stages": stages, "input_steps": {"a": [1, 0], "b": [2, 0]},
+                                "num_steps": {"a": 2, "b": 3}}))
+    html = schedule_section(path)
+    assert "input steps c_i(t) / n_i" in html
+    assert "budget D(t) against" not in html
+    assert html.count("<tr><td>") == 2

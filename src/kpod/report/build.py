@@ -76,14 +76,20 @@ def weights_section(weights_dir: Path, data_file: Path) -> str:
     return f'<div class="figs">{figure}</div>{heatmap_fragment(texts, limit=6, title="Token weights (Figure 2)")}'
 
 
+def _cell(value, spec: str) -> str:
+    """A number for a table cell; empty where the schedule has none (SPL and ICL have no budget)."""
+    return "" if value is None else format(value, spec)
+
+
 def schedule_section(schedule_file: Path) -> str:
     schedule = read_json(schedule_file)
-    figures = [_img(plots.budget_plot(schedule["stages"]), "budget D(t) against the scheduled difficulty"),
-               _img(plots.input_steps_plot(schedule["input_steps"], schedule["num_steps"]),
+    figures = [_img(plots.input_steps_plot(schedule["input_steps"], schedule["num_steps"]),
                     "input steps c_i(t) / n_i over stages")]
+    if any(s.get("budget") is not None for s in schedule["stages"]):
+        figures.insert(0, _img(plots.budget_plot(schedule["stages"]), "budget D(t) against the scheduled difficulty"))
     rows = "".join(
-        f"<tr><td>{s['t']}</td><td>{s['budget']:.1f}</td><td>{s['scheduled']:.1f}</td><td>{s['selected']}</td>"
-        f"<td>{'' if s.get('certificate_ratio') is None else format(s['certificate_ratio'], '.4f')}</td></tr>"
+        f"<tr><td>{s['t']}</td><td>{_cell(s.get('budget'), '.1f')}</td><td>{_cell(s.get('scheduled'), '.1f')}</td>"
+        f"<td>{s['selected']}</td><td>{_cell(s.get('certificate_ratio'), '.4f')}</td></tr>"
         for s in schedule["stages"])
     table = ("<table><tr><th>stage t</th><th>budget D(t)</th><th>scheduled</th><th>selected</th>"
              f"<th>g(S) / upper bound</th></tr>{rows}</table>")

@@ -22,6 +22,7 @@ from kpod.config import load_config
 from kpod.io import write_json
 from kpod.pipeline.config import RunConfig
 from kpod.pipeline.run import run
+from kpod.report.build import grid_value
 
 RESULTS = Path(__file__).parent / "results"
 AXES = {  # the paper's value and one on each side
@@ -86,9 +87,7 @@ def plot_results(axes: dict, out: Path) -> None:
 
     fig, panels = plt.subplots(1, len(axes), figsize=(3.2 * len(axes), 2.8), squeeze=False)
     for panel, (axis, points) in zip(panels[0], axes.items()):
-        short = axis.split(".")[-1]
-        rows = sorted((float(label.split(f"{short}=", 1)[1].rstrip("]")), m["accuracy"], m["accuracy_ood"])
-                      for label, m in points.items())
+        rows = sorted((grid_value(label, axis), m["accuracy"], m["accuracy_ood"]) for label, m in points.items())
         panel.plot([r[0] for r in rows], [100 * r[1] for r in rows], "o-", label="test")
         panel.plot([r[0] for r in rows], [100 * r[2] for r in rows], "s--", label="OOD test")
         panel.set_xlabel(axis)

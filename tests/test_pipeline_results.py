@@ -49,3 +49,11 @@ def test_schedule_section_of_a_schedule_without_budget(tmp_path):
     assert "input steps c_i(t) / n_i" in html
     assert "budget D(t) against" not in html
     assert html.count("<tr><td>") == 2
+
+
+def test_grid_value_reads_one_axis_of_a_variant_label():
+    from kpod.report.build import grid_value
+
+    assert grid_value("kpod[beta=12,p=0.5]", "schedule.p") == 0.5
+    assert grid_value("kpod[beta=12,p=0.5]", "beta") == 12.0
+    assert grid_value("kpod", "schedule.beta") is None

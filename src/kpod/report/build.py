@@ -115,20 +115,28 @@ def curves_section(runs: list[dict]) -> str:
     return f'<div class="figs">{"".join(figures)}</div>' if figures else "<p>No training logs.</p>"
 
 
+def grid_value(label: str, key: str) -> float | None:
+    """The value of grid axis `key` ("schedule.beta" or "beta") in a variant label such as
+    "kpod[beta=12,p=0.5]"; None when the label has no such axis."""
+    short = key.split(".")[-1]
+    if f"{short}=" not in label:
+        return None
+    return float(label.split(f"{short}=", 1)[1].split(",")[0].rstrip("]"))
+
+
 def sensitivity_section(index: dict, metrics: dict) -> str:
     """Accuracy against each grid axis (the paper's Figures 3 and 4)."""
     figures = []
     sets = metrics.get("eval_sets", [])
     for axis in index.get("grid", []):
         key = axis.split("=", 1)[0]
-        short = key.split(".")[-1]
         points = []
         for label, entry in metrics.items():
-            if not isinstance(entry, dict) or f"{short}=" not in label:
+            value = grid_value(label, key) if isinstance(entry, dict) else None
+            if value is None:
                 continue
-            value = label.split(f"{short}=", 1)[1].split(",")[0].rstrip("]")
             acc = [entry["sets"].get(s, {}).get("mean", float("nan")) for s in sets[:2]] + [float("nan")] * 2
-            points.append((float(value), acc[0], acc[1]))
+            points.append((value, acc[0], acc[1]))
         if points:
             figures.append(_img(plots.sensitivity_plot(key, points), f"accuracy against {key}"))
     return f'<div class="figs">{"".join(figures)}</div>' if figures else ""

@@ -39,7 +39,8 @@ def main() -> None:
     table = format_table(metrics)
     print(table)
     write_json(RESULTS / f"{args.name}.json", {"command": "python benchmarks/table2.py " + " ".join(
-        [f"--seeds {' '.join(map(str, args.seeds))}", *overrides]), "wall_seconds": round(time.time() - start, 1),
+        [f"--seeds {' '.join(map(str, args.seeds))}", f"--methods {' '.join(args.methods)}", f"--name {args.name}",
+         *overrides]), "wall_seconds": round(time.time() - start, 1),
         "metrics": metrics, "table": table.splitlines()})
     print(json.dumps({k: v.get("accuracy") for k, v in metrics.items() if isinstance(v, dict) and "sets" in v}))
 

@@ -3,15 +3,17 @@
 Testbed: train the module on train-split rationales, write weights for the test split (rationales the
 module never saw), and score them against the testbed's keypoint labels: ROC-AUC (scikit-learn) and
 the mean weight of keypoint versus filler tokens, over the rationale body (the final answer sentence
-is unlabeled and gets weight 1 by construction, so it is left out). Base models come from
-`kpod base-model` (student = predictor = the causal base model unless --predictor is given).
+is unlabeled and gets weight 1 by construction, so it is left out), and per token class. Settings
+start from the testbed defaults of `kpod run` (RunConfig().weigh), whose predictor is the run's plain
+CoT student: give its directory as --predictor (RUN/stages/train-<cotd seed 0>/final). The student
+is the causal base model of `kpod base-model`.
 
 GSM8K: the LLaMA-3-70B rationales of ../shared/data (correct ones), with the testbed's small base
 causal model as student and predictor (no hub model is reachable here; its byte-level tokenizer reads
 any text), mean weight of digit and operator tokens versus the rest over held-out rationales, and a
 heatmap of a few of them.
 
-    python benchmarks/weighting.py testbed --testbed DIR --base DIR [--eval-split dev] [--config JSON]
+    python benchmarks/weighting.py testbed --testbed DIR --base DIR --predictor DIR [--eval-split dev] [--config JSON]
     python benchmarks/weighting.py gsm8k --base DIR [--n 600] [--config JSON]
 
 Prints the figures and merges them into benchmarks/results/weighting.json.
@@ -25,39 +27,32 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
-from sklearn.metrics import roc_auc_score
 
-from kpod.config import from_dict, to_dict
+from kpod.config import from_dict, merge, to_dict
 from kpod.data.example import rationale_items
 from kpod.data.loaders import load_examples
 from kpod.io import write_json, write_text
+from kpod.pipeline.config import RunConfig
+from kpod.pipeline.run import COTD_PREDICTOR
 from kpod.weighting.config import WeighConfig
 from kpod.weighting.heatmap import class_means, heatmap_page
+from kpod.weighting.scoring import keypoint_scores
 from kpod.weighting.weigh import body_weights, build_parts, compute_weights, encode, train, training_subset
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
 
-def keypoint_scores(rows, weights, examples) -> dict:
-    """ROC-AUC and mean weights of keypoint vs filler tokens over each rationale's body tokens."""
+def labeled(rows, weights, examples) -> list:
     by_id = {ex.id: ex for ex in examples}
-    labels, scores = [], []
-    for row in rows:
-        ex, tw = by_id[row.item.example_id], weights[row.item.key]
-        text = row.item.rationale
-        for (a, b), w in zip(tw.offsets[: len(row.rationale)].tolist(), tw.weights.tolist()):
-            if b > a and text[a:b].strip():
-                labels.append(any(a < e and s < b for s, e in ex.keypoints or []))
-                scores.append(w)
-    y, p = np.array(labels), np.array(scores)
-    return {"tokens": int(len(y)), "keypoint_tokens": int(y.sum()), "roc_auc": float(roc_auc_score(y, p)),
-            "mean_weight_keypoint": float(p[y].mean()), "mean_weight_filler": float(p[~y].mean())}
+    return [(row.item.rationale, by_id[row.item.example_id].keypoints or [], weights[row.item.key]) for row in rows]
 
 
 def run_testbed(args, cfg: WeighConfig) -> dict:
     student = str(Path(args.base) / "causal")
+    if cfg.predictor == COTD_PREDICTOR and not args.predictor:
+        raise SystemExit("the testbed's predictor is the plain CoT student: pass --predictor RUN/stages/train-*/final "
+                         "(the cotd stage of seed 0), or another predictor")
     cfg.predictor = args.predictor or student
     parts = build_parts(student, cfg)
     train_rows = training_subset(encode(parts, rationale_items(load_examples(args.testbed, "train"))), cfg)
@@ -68,7 +63,7 @@ def run_testbed(args, cfg: WeighConfig) -> dict:
     weights = dict(compute_weights(parts.generator, test_rows, floor=0.0, device=parts.device))
     write_s = time.perf_counter() - started
     result = {"config": to_dict(cfg), "eval_split": args.eval_split, "train_rationales": len(train_rows), "test_rationales": len(test_rows),
-              **keypoint_scores(test_rows, weights, test_examples), "train": stats,
+              **keypoint_scores(labeled(test_rows, weights, test_examples)), "train": stats,
               "write_rationales_per_s": round(len(test_rows) / write_s, 1),
               "train_plus_write_seconds": round(stats["train_seconds"] + write_s, 1)}
     texts = {r.item.key: (r.item.rationale, weights[r.item.key]) for r in test_rows}
@@ -115,7 +110,8 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=200, help="gsm8k: held-out rationales")
     parser.add_argument("--config", default="{}", help="WeighConfig overrides as JSON")
     args = parser.parse_args()
-    cfg = from_dict(WeighConfig, json.loads(args.config))
+    defaults = to_dict(RunConfig().weigh) if args.part == "testbed" else {}
+    cfg = from_dict(WeighConfig, merge(defaults, json.loads(args.config)))
     result = run_testbed(args, cfg) if args.part == "testbed" else run_gsm8k(args, cfg)
     result["threads"] = os.environ.get("OMP_NUM_THREADS")
     print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=2))

@@ -7,8 +7,8 @@ import pytest
 
 from kpod.data.prompts import answer_sentence, question_prompt
 from kpod.data.steps import StepSplit, split_steps
-from kpod.distill.encoding import (TrainSequence, encode_sequences, stage_text, stage_weight_fn, step_mean_nll,
-                                   step_split_point, token_fraction_split_point)
+from kpod.distill.encoding import (Encoded, TrainSequence, encode_sequences, stage_text, stage_weight_fn,
+                                   step_mean_nll, step_split_point, token_fraction_split_point)
 from kpod.distill.loss import IGNORE_INDEX
 from kpod.models.loading import load_tokenizer
 from kpod.weighting.store import TokenWeights
@@ -135,3 +135,10 @@ def test_rationale_source_icl_split_and_missing_weights(tiny_models):
     assert source.sequences(1)[0].prompt == question_prompt(Q)
     with pytest.raises(DataError, match="no weights for rationale 'a'"):
         RationaleSource([RationaleItem("a", "a", Q, R, "42")], token_weights={"b": TokenWeights(np.zeros((0, 2)), np.zeros(0))})
+
+
+def test_loss_normalizer_counts_target_tokens_or_sums_their_weights():
+    seq = Encoded("k", input_ids=[5, 6, 7, 8, 9], labels=[IGNORE_INDEX, IGNORE_INDEX, 7, 8, 9],
+                  weights=[0.0, 0.0, 0.2, 1.0, 0.5])
+    assert seq.loss_normalizer("tokens") == 3.0
+    assert seq.loss_normalizer("weights") == pytest.approx(1.7)

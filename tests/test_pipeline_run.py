@@ -56,6 +56,12 @@ def test_run_skips_and_reruns(tiny_run, capsys):
     for method in ("cotd", "kpod"):
         assert 0.0 <= metrics[method]["accuracy"] <= 1.0 and "accuracy_ood" in metrics[method]
     assert 0.0 <= metrics["keypoint_auc"] <= 1.0
+    # the weights' answer predictor is the plain CoT student of the run (weigh.predictor: cotd): the
+    # cotd baseline's own stage, not a second training
+    index = {r["label"]: r for r in json.loads((out / "index.json").read_text())["runs"]}
+    weigh_summary = json.loads((Path(index["kpod"]["weights"]) / "summary.json").read_text())
+    assert weigh_summary["config"]["predictor"] == str(Path(index["cotd"]["train"]) / "final")
+    assert len(list((out / "stages").glob("train-*"))) == 2
 
     again = run_pipeline(capsys, config, out)
     assert again and all(state == "unchanged" for _, state in again)
@@ -63,7 +69,7 @@ def test_run_skips_and_reruns(tiny_run, capsys):
     before = set((out / "stages").glob("train-*"))
     changed = run_pipeline(capsys, config, out, "--train.lr", "1e-4")
     running = {name for name, state in changed if state == "running"}
-    assert running == {"train", "eval"}
+    assert running == {"train", "weigh", "schedule", "eval"}  # a new reader gives new weights
 
     # an interrupted stage (no .done marker) is resumed, not restarted from scratch
     new_train = sorted(set((out / "stages").glob("train-*")) - before)
@@ -128,3 +134,11 @@ def test_compare_table(tmp_path, capsys):
 def test_unknown_method_is_a_clear_error(tmp_path, capsys):
     assert main(["run", "--methods", "kpod-wo-sgi", "--out", str(tmp_path)]) == 2
     assert "did you mean 'kpod-wo-sig'" in capsys.readouterr().err
+
+
+def test_a_setting_at_its_neutral_value_leaves_stage_keys_as_they_were():
+    from kpod.distill.config import TrainConfig
+    from kpod.pipeline.run import settings_key
+
+    assert "loss_normalizer" not in settings_key(TrainConfig())  # stages cached before it existed stay valid
+    assert settings_key(TrainConfig(loss_normalizer="weights"))["loss_normalizer"] == "weights"

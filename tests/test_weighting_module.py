@@ -148,3 +148,26 @@ def test_predictor_warm_up_trains_the_reader_and_leaves_the_generator_alone(tiny
     cfg.reader_epochs = 0
     train(parts, encode(parts, items(4)), cfg)  # mask learning only: the predictor stays frozen
     assert not changed(after_warm_up, learner.predictor)
+
+
+def test_scored_answer_continues_the_answer_sentence_for_causal_predictors(parts):
+    parts, _ = parts
+    tokenizer = parts.predictor_tokenizer
+    row = encode(parts, items(1))[0]
+    text = tokenizer.decode(row.answer)
+    if parts.learner.is_seq2seq:  # " N" then EOS, the target a seq2seq model is trained on
+        assert row.answer[-1] == tokenizer.eos_token_id
+        assert text.replace(tokenizer.eos_token, "").strip() == row.item.answer
+    else:  # " N." as the rationales end, never an EOS the model did not see after the number
+        assert tokenizer.eos_token_id not in row.answer and text.strip() == f"{row.item.answer}."
+
+
+def test_weights_and_warm_up_masks_start_at_init_keep(tiny_models):
+    cfg = WeighConfig(predictor=str(tiny_models["causal"]), batch_size=8, init_keep=0.9)
+    parts = build_parts(str(tiny_models["causal"]), cfg)
+    batch = make_batch(encode(parts, items(8)), cfg, 0, cue_ids(parts.predictor_tokenizer))
+    torch.manual_seed(0)
+    out = parts.learner(batch, phase="warmup")
+    valid = batch.rationale_valid
+    assert out["weights"][valid].mean().item() == pytest.approx(0.9, abs=0.05)
+    assert out["masks"][valid].mean().item() == pytest.approx(0.9, abs=0.1)

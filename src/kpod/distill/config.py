@@ -42,6 +42,10 @@ class TrainConfig:
     bf16: str = field_help("bf16 mixed precision: auto (when the accelerator has it), true, false", "auto")
     use_token_weights: bool = field_help("weight rationale tokens by w_j (false = KPOD w.o.-sig)", True)
     weight_floor: float = field_help("lower bound applied to every w_j (0 = the paper's raw weights)", 0.0)
+    loss_normalizer: str = field_help(
+        "what Eq. 15's weighted sum is divided by over the global batch: 'tokens' (the number of target tokens) "
+        "or 'weights' (the sum of their w_j, so that down-weighting tokens does not also shrink the loss scale "
+        "and with it the effective learning rate)", "tokens")
     progressive: bool = field_help("follow the schedule's c_i(t) (false = KPOD w.o.-prog: c_i = 0)", True)
     curriculum: str = field_help("curriculum method instead of a schedule file: acl, spl, icl", "")
     rationales_per_question: int = field_help("teacher rationales used per question (1 = plain CoTD)", 1)
@@ -67,3 +71,5 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if not 0.0 <= self.weight_floor <= 1.0:
             raise ValueError("weight_floor must lie in [0, 1]")
+        if self.loss_normalizer not in ("tokens", "weights"):
+            raise ValueError(f"loss_normalizer must be tokens or weights, not {self.loss_normalizer!r}")

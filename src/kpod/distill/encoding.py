@@ -63,6 +63,13 @@ class Encoded:
     def num_target_tokens(self) -> int:
         return sum(label != IGNORE_INDEX for label in self.labels)
 
+    def loss_normalizer(self, by: str) -> float:
+        """This sequence's share of Eq. 15's divisor: its target tokens ("tokens") or the sum of their
+        weights ("weights")."""
+        if by == "tokens":
+            return float(self.num_target_tokens)
+        return float(sum(w for w, label in zip(self.weights, self.labels) if label != IGNORE_INDEX))
+
 
 def encode_sequences(tokenizer, sequences: list[TrainSequence], *, seq2seq: bool, max_length: int) -> list[Encoded]:
     """Tokenize prompts and targets (one batched call each) into `Encoded` sequences.

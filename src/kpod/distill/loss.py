@@ -4,7 +4,8 @@ Eq. 15: L_o(t) = - sum_i sum_{j > p_{c_i(t)}} w_j^(i) log P(r_j^(i) | r_<j^(i), 
 tokens of stage t (the rationale steps after the first c_i(t), then the answer, whose tokens have
 weight 1). kpod divides the sum by the number of target tokens in the *global* batch (every
 micro-batch of an optimizer step on every process), so gradient accumulation and data parallelism
-give the gradient of one large batch.
+give the gradient of one large batch; `loss_normalizer: weights` divides by the sum of their
+weights instead.
 
 The fast path never materializes float32 logits for the whole vocabulary and batch: only target
 positions go through the output projection, in chunks of `chunk` rows, and each chunk's logits are
@@ -24,7 +25,7 @@ IGNORE_INDEX = -100
 
 def eq15_loss(token_nll: torch.Tensor, weights: torch.Tensor, normalizer: float | torch.Tensor) -> torch.Tensor:
     """Eq. 15: the w_j-weighted sum of target-token negative log-likelihoods, divided by `normalizer`
-    (the number of target tokens in the global batch)."""
+    (the number of target tokens in the global batch, or the sum of their weights)."""
     return (weights.to(token_nll.dtype) * token_nll).sum() / normalizer
 
 

@@ -313,8 +313,8 @@ class Trainer:
         for step_index in range(state["step_in_epoch"], len(steps)):
             micro = process_micro_batches(steps[step_index], lengths, grad_accum=cfg.grad_accum,
                                           num_processes=world, process_index=rank)
-            local_tokens = sum(encoded[i].num_target_tokens for m in micro for i in m)
-            normalizer, stop = self._global_sum([local_tokens, float(self._stop)])
+            local_share = sum(encoded[i].loss_normalizer(cfg.loss_normalizer) for m in micro for i in m)
+            normalizer, stop = self._global_sum([local_share, float(self._stop)])
             for k, indices in enumerate(micro):
                 # an empty micro-batch still runs (with zero weight) so every process joins the all-reduce
                 batch = self._batch([encoded[i] for i in indices] or [encoded[steps[step_index][0]]])

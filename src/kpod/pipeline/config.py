@@ -55,7 +55,8 @@ class RunConfig:
     base_model: BaseModelConfig = field(default_factory=lambda: BaseModelConfig(skip_seq2seq=True))
     teach: TeachConfig | None = field_help("the teacher, when data.rationales is [teach]", None)
     teach_samples: int = field_help("correct teacher rationales kept per question when generating them", 1)
-    weigh: WeighConfig = field(default_factory=WeighConfig)
+    weigh: WeighConfig = field(default_factory=lambda: WeighConfig(predictor="cotd", init_keep=0.9, prefixes=0, lr=2e-3,
+                                                                   epochs=10.0))
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=2e-3, epochs=6, batch_size=16, warmup_ratio=0.05))
     eval: EvalSection = field(default_factory=EvalSection)

@@ -16,25 +16,17 @@ def _accuracy(eval_dir: str) -> float | None:
 
 
 def keypoint_auc(weights_dir: str | Path, data_file: str | Path) -> float | None:
-    """ROC-AUC of learned token weights against the testbed's keypoint labels (a token is a
-    keypoint when its character span overlaps a keypoint span), over every weighed rationale.
-    `kpod weigh` trains on a subset (`max_train`), so most of them were not seen in training;
-    benchmarks/weighting.py scores a strictly held-out split."""
-    from sklearn.metrics import roc_auc_score
-
+    """ROC-AUC of learned token weights against the testbed's keypoint labels over every weighed
+    rationale's body (`kpod.weighting.scoring`). `kpod weigh` trains on a subset (`max_train`), so
+    most of them were not seen in training; benchmarks/weighting.py scores a strictly held-out split."""
     from kpod.data.loaders import load_examples
+    from kpod.weighting.scoring import keypoint_scores
     from kpod.weighting.store import read_weights
 
     weights = read_weights(weights_dir)
-    labels, scores = [], []
-    for ex in load_examples(str(data_file)):
-        if not ex.keypoints or ex.id not in weights:
-            continue
-        tw = weights[ex.id]
-        for (start, end), weight in zip(tw.offsets.tolist(), tw.weights.tolist()):
-            labels.append(any(start < k_end and end > k_start for k_start, k_end in ex.keypoints))
-            scores.append(weight)
-    return float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else None
+    labeled = [(ex.rationales[0], ex.keypoints, weights[ex.id]) for ex in load_examples(str(data_file))
+               if ex.keypoints and ex.id in weights]  # keypoint spans index the first rationale
+    return keypoint_scores(labeled)["roc_auc"]
 
 
 def sample_std(values: list[float]) -> float:

@@ -30,6 +30,15 @@ from kpod.pipeline.results import collect_results
 from kpod.pipeline.stages import Stage, file_digest, run_stage
 
 ACCEPTS_OVERRIDES = True
+# Settings added after stages of their kind were first cached: at these values a stage's key stays
+# what it was before the setting existed, so finished stages remain valid.
+KEY_NEUTRAL = {"loss_normalizer": "tokens"}
+COTD_PREDICTOR = "cotd"  # weigh.predictor: the run's plain CoT-distilled student (seed weigh.seed) reads rationales
+
+
+def settings_key(section) -> dict:
+    """A config section as it enters a stage key (`KEY_NEUTRAL` values left out)."""
+    return {k: v for k, v in to_dict(section).items() if KEY_NEUTRAL.get(k, object()) != v}
 
 
 def config_flags(section) -> list[str]:
@@ -133,8 +142,12 @@ class Pipeline:
 
     # -- KPOD stages --------------------------------------------------------------------------------
     def weights(self, cfg: RunConfig, data_dir: Path, student: str) -> Path:
-        weigh = cfg.weigh
+        weigh = copy.deepcopy(cfg.weigh)
         key = {"data": data_dir.name, "student": self.ref(student), "weigh": to_dict(weigh)}
+        if weigh.predictor == COTD_PREDICTOR:
+            reader = self.train(Variant(COTD_PREDICTOR, get_method("cotd"), weigh.seed,
+                                        resolve(cfg, get_method("cotd"))), data_dir, student, None, None)
+            weigh.predictor, key["predictor"] = str(reader / "final"), reader.name
         return self.stage("weigh", key, lambda out, resume: run_command(
             ["weigh", "--data", str(data_dir / "train.jsonl"), "--student", student, "--out", str(out),
              *config_flags(weigh)]))
@@ -154,7 +167,7 @@ class Pipeline:
         cfg = variant.cfg
         train = copy.deepcopy(cfg.train)
         train.seed, train.student = variant.seed, student
-        key = {"data": data_dir.name, "student": self.ref(student), "train": {**to_dict(train), "student": None},
+        key = {"data": data_dir.name, "student": self.ref(student), "train": {**settings_key(train), "student": None},
                "weights": weights.name if weights else None,
                "schedule": schedule.parent.name if schedule else None}
         argv = ["train", "--data", str(data_dir / "train.jsonl"), *config_flags(train)]
@@ -207,15 +220,18 @@ def parse_grid(specs: list[str]) -> list[dict]:
     return [dict(point) for point in itertools.product(*axes)] if axes else [{}]
 
 
+def resolve(cfg: RunConfig, method: Method, overrides: dict | None = None) -> RunConfig:
+    """The run's config with a method's overrides, then a grid point's, applied."""
+    return from_dict(RunConfig, merge(merge(to_dict(cfg), method.overrides), overrides or {}))
+
+
 def variants(cfg: RunConfig, grid: list[str]) -> list[Variant]:
     """Every (method, grid point, seed) of the run, each with its own resolved config."""
     out = []
     for point in parse_grid(grid):
         for name in cfg.methods:
             method = get_method(name)
-            point_overrides = parse_overrides([f"{k}={v}" for k, v in point.items()])
-            merged = merge(merge(to_dict(cfg), method.overrides), point_overrides)
-            resolved = from_dict(RunConfig, merged)
+            resolved = resolve(cfg, method, parse_overrides([f"{k}={v}" for k, v in point.items()]))
             suffix = ",".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
             label = f"{name}[{suffix}]" if suffix else name
             out += [Variant(label, method, seed, resolved) for seed in cfg.seeds]

@@ -55,8 +55,8 @@ def accuracy_table(metrics: dict) -> str:
             spread = f" ± {100 * cell['std']:.1f}" if len(cell["per_seed"]) > 1 else ""
             cells.append(f"<td{mark}>{100 * cell['mean']:.1f}{spread}</td>")
         rows.append(f"<tr><td>{html.escape(label)}</td><td>{len(metrics[label]['seeds'])}</td>{''.join(cells)}</tr>")
-    auc = (f"<p>Keypoint ROC-AUC of the learned token weights against the testbed's keypoint labels "
-           f"(0.5 is chance, below 0.5 means keypoints get the lower weights): "
+    auc = (f"<p>Keypoint ROC-AUC of the learned token weights against the testbed's keypoint labels, over the "
+           f"rationale bodies (0.5 is chance, below 0.5 means keypoints get the lower weights): "
            f"<b>{metrics['keypoint_auc']:.3f}</b></p>") if "keypoint_auc" in metrics else ""
     return (f"<table><tr><th>method</th><th>seeds</th>{head}</tr>{''.join(rows)}</table>"
             f"<p class='note'>Accuracy in %, mean ± sample standard deviation over seeds; best per column shaded.</p>{auc}")

@@ -10,8 +10,9 @@ from kpod.config import field_help
 @dataclass
 class WeighConfig:
     predictor: str | None = field_help(
-        "answer predictor: HF hub name or local dir, seq2seq or causal (paper: FlanT5-Large); default: the student",
-        None)
+        "answer predictor: HF hub name or local dir, seq2seq or causal (paper: FlanT5-Large); default: the student. "
+        "In `kpod run`, 'cotd' names the run's plain CoT-distilled student, a reader of the rationales where no "
+        "pretrained one exists (the testbed's default; docs/kpod_weighting.md)", None)
     train_predictor: bool = field_help(
         "train the predictor's weights with the module, as the paper does (theta^w includes it); default false: "
         "a frozen pretrained predictor gave a far better signal at small budgets (docs/kpod_weighting.md)", False)
@@ -24,8 +25,11 @@ class WeighConfig:
         "(docs/kpod_weighting.md)", 0.0)
     reader_lr: float = field_help("learning rate of the predictor warm-up", 1e-3)
     warmup: float = field_help(
-        "fraction of training steps in which only the predictor side learns, under random masks (keep 1/2), "
-        "so it reads rationales before the generator is trained", 0.1)
+        "fraction of training steps in which only the predictor side learns, under random masks (keep "
+        "probability init_keep), so it reads rationales before the generator is trained", 0.1)
+    init_keep: float = field_help(
+        "keep probability w_j every token starts from (the generator's output bias); near 1, mask learning "
+        "starts from a rationale the predictor can read and prunes it (docs/kpod_weighting.md)", 0.5)
     tau: float = field_help("Eq. 4: Gumbel-Softmax temperature", 1.0)
     prefixes: int = field_help(
         "Eq. 5: prefix lengths sampled per example per step, besides the full rationale", 1)
@@ -49,7 +53,7 @@ class WeighConfig:
     def __post_init__(self):
         checks = {
             "alpha": self.alpha >= 0, "reader_epochs": self.reader_epochs >= 0, "reader_lr": self.reader_lr > 0,
-            "warmup": 0 <= self.warmup < 1, "tau": self.tau > 0,
+            "warmup": 0 <= self.warmup < 1, "init_keep": 0 < self.init_keep < 1, "tau": self.tau > 0,
             "prefixes": self.prefixes >= 0, "lr": self.lr > 0,
             "predictor_lr": self.predictor_lr > 0, "epochs": self.epochs > 0, "batch_size": self.batch_size > 0,
             "max_train": self.max_train >= 0, "max_tokens": self.max_tokens > 0, "heads": self.heads > 0,

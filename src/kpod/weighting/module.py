@@ -43,7 +43,7 @@ class WeightGenerator(nn.Module):
     no position (RoPE students), so scaled sine codes are added before the attention layer, letting
     it tell "12 + 30 = 42" from "42 = 30 + 12"."""
 
-    def __init__(self, embedding_weight: torch.Tensor, heads: int = 4, hidden: int = 256):
+    def __init__(self, embedding_weight: torch.Tensor, heads: int = 4, hidden: int = 256, init_keep: float = 0.5):
         super().__init__()
         dim = embedding_weight.shape[1]
         self.embed = nn.Embedding.from_pretrained(embedding_weight.detach().float().clone(), freeze=True)
@@ -52,6 +52,9 @@ class WeightGenerator(nn.Module):
         self.attn = nn.MultiheadAttention(dim, heads if dim % heads == 0 else 1, batch_first=True)
         self.out_norm = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, 1))
+        self.init_keep = init_keep
+        with torch.no_grad():  # every w_j starts near init_keep
+            self.mlp[2].bias.fill_(math.log(init_keep / (1 - init_keep)))
 
     @property
     def dim(self) -> int:
@@ -107,8 +110,15 @@ def rationale_tokens(tokenizer, rationale: str) -> tuple[list[int], list[tuple[i
     return enc["input_ids"], [tuple(span) for span in enc["offset_mapping"]]
 
 
-def answer_ids(tokenizer, answer: str) -> list[int]:
-    """Predictor token ids of the answer y (" N"), ending in EOS: the tokens scored by Eq. 5."""
+def answer_ids(tokenizer, answer: str, is_seq2seq: bool) -> list[int]:
+    """Predictor token ids of the answer y: the tokens scored by Eq. 5.
+
+    A seq2seq predictor's target is " N" then EOS. A causal predictor continues the answer cue
+    (" Therefore, the answer is"), so its target is " N." as the answer sentence ends in the
+    rationales it learned from: scoring EOS right after N would score a token such a model never
+    saw there, and that one format token then dominates the loss."""
+    if not is_seq2seq:
+        return tokenizer(f" {answer}.", add_special_tokens=False)["input_ids"]
     ids = tokenizer(f" {answer}", add_special_tokens=False)["input_ids"]
     return ids + [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else ids
 
@@ -172,8 +182,9 @@ class MaskLearner(nn.Module):
 
     def forward(self, batch: Batch, phase: str = "mask") -> dict[str, torch.Tensor]:
         """Losses of Eq. 5-7 on one batch, with the weights w (B, N) and the sampled masks m (B, N,
-        exactly 0/1 forward). `phase` "mask" samples masks from w (Eq. 4). "warmup" draws them with keep
-        probability 1/2 instead, so the predictor side adapts before the generator is trained.
+        exactly 0/1 forward). `phase` "mask" samples masks from w (Eq. 4). "warmup" draws them with the
+        generator's starting keep probability instead, so the predictor side adapts before the
+        generator is trained.
         "reader" (the predictor warm-up) keeps each token with a probability drawn uniformly from
         [0, 1] per example, so the predictor learns to answer from rationales masked at every ratio;
         its loss is L_p alone (L_m does not depend on the random masks)."""
@@ -182,7 +193,7 @@ class MaskLearner(nn.Module):
         if phase == "mask":
             masks = gumbel_mask(weights, self.tau)
         elif phase == "warmup":
-            masks = gumbel_mask(torch.full_like(weights, 0.5), self.tau)
+            masks = gumbel_mask(torch.full_like(weights, self.generator.init_keep), self.tau)
         elif phase == "reader":
             masks = torch.bernoulli(torch.rand(len(weights), 1, device=weights.device).expand_as(weights))
         else:

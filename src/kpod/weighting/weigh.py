@@ -87,7 +87,7 @@ def build_parts(student: str, cfg: WeighConfig) -> Parts:
     student_tokenizer = loaded.tokenizer
     del loaded
     predictor = load_model(cfg.predictor or student, dtype=torch.float32 if device.type == "cpu" else None)
-    generator = WeightGenerator(embedding, heads=cfg.heads, hidden=cfg.hidden)
+    generator = WeightGenerator(embedding, heads=cfg.heads, hidden=cfg.hidden, init_keep=cfg.init_keep)
     vocab_match = student_tokenizer.get_vocab() == predictor.tokenizer.get_vocab()
     learner = MaskLearner(generator, predictor.model, predictor.is_seq2seq, tau=cfg.tau, alpha=cfg.alpha,
                           train_predictor=cfg.train_predictor, vocab_match=vocab_match).to(device)
@@ -108,7 +108,7 @@ def encode(parts: Parts, items: list[RationaleItem]) -> list[Encoded]:
         answer_span = split_steps(item.rationale).answer
         body = body_length(offsets, answer_span[0]) if answer_span else len(ids)
         out.append(Encoded(item, question_ids(parts.student_tokenizer, item.question), ids[:body], offsets,
-                           answer_ids(parts.predictor_tokenizer, item.answer)))
+                           answer_ids(parts.predictor_tokenizer, item.answer, parts.learner.is_seq2seq)))
     return out
 
 

@@ -27,7 +27,6 @@ import os
 import time
 from pathlib import Path
 
-
 from kpod.config import from_dict, merge, to_dict
 from kpod.data.example import rationale_items
 from kpod.data.loaders import load_examples

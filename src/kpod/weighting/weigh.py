@@ -32,7 +32,6 @@ import torch
 from kpod.config import add_config_arguments, config_from_args, to_dict
 from kpod.data.example import RationaleItem, rationale_items
 from kpod.data.loaders import load_examples
-from kpod.data.steps import split_steps
 from kpod.errors import DataError, KpodError
 from kpod.io import AppendOnlyJsonl, atomic_open, write_json, write_text
 from kpod.models.loading import default_device, load_model
@@ -40,6 +39,7 @@ from kpod.progress import progress
 from kpod.weighting.config import WeighConfig
 from kpod.weighting.heatmap import class_means, heatmap_page
 from kpod.weighting.losses import sample_prefix_lengths
+from kpod.weighting.scoring import body_end
 from kpod.weighting.module import (Batch, MaskLearner, WeightGenerator, answer_ids, cue_ids, pad_ids, question_ids,
                                    rationale_tokens)
 from kpod.weighting.store import TokenWeights, parse_record, write_weights
@@ -105,8 +105,7 @@ def encode(parts: Parts, items: list[RationaleItem]) -> list[Encoded]:
     out = []
     for item in items:
         ids, offsets = rationale_tokens(parts.student_tokenizer, item.rationale)
-        answer_span = split_steps(item.rationale).answer
-        body = body_length(offsets, answer_span[0]) if answer_span else len(ids)
+        body = body_length(offsets, body_end(item.rationale))
         out.append(Encoded(item, question_ids(parts.student_tokenizer, item.question), ids[:body], offsets,
                            answer_ids(parts.predictor_tokenizer, item.answer, parts.learner.is_seq2seq)))
     return out

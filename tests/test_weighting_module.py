@@ -1,13 +1,17 @@
 """The weighting module (Eq. 2-7): shapes, straight-through masks, the gradient path from L_p to the
-weight generator, and learning on a task whose answer depends on one token."""
+weight generator, learning on a task whose answer depends on one token, and a projection that starts the
+same in every process."""
 
 import random
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from kpod.data.example import RationaleItem
 from kpod.weighting.config import WeighConfig
+from kpod.weighting.module import PROJECTION_GRID
 from kpod.weighting.weigh import build_parts, compute_weights, cue_ids, encode, make_batch, phase_of, train
 
 
@@ -171,3 +175,28 @@ def test_weights_and_warm_up_masks_start_at_init_keep(tiny_models):
     valid = batch.rationale_valid
     assert out["weights"][valid].mean().item() == pytest.approx(0.9, abs=0.05)
     assert out["masks"][valid].mean().item() == pytest.approx(0.9, abs=0.1)
+
+
+SAVE_PROJECTION = """
+import sys, torch
+from kpod.weighting.config import WeighConfig
+from kpod.weighting.weigh import build_parts
+parts = build_parts(sys.argv[1], WeighConfig(predictor=sys.argv[1]))
+torch.save(parts.learner.projection.weight.detach(), sys.argv[2])
+"""
+
+
+def test_shared_vocabulary_projection_is_the_rounded_least_squares_map_in_every_process(tiny_models, tmp_path):
+    model = str(tiny_models["causal"])
+    parts = build_parts(model, WeighConfig(predictor=model))
+    source = parts.generator.embed.weight.detach().double()
+    target = parts.learner.predictor.get_input_embeddings().weight.detach().double()
+    system = torch.cat([source, torch.ones(len(source), 1, dtype=torch.float64)], dim=1)
+    solution = torch.linalg.lstsq(system, target).solution
+    expected = (torch.round(solution * PROJECTION_GRID) / PROJECTION_GRID).float()
+    assert torch.equal(parts.learner.projection.weight, expected[:-1].T)
+    assert torch.equal(parts.learner.projection.bias, expected[-1])
+    # LAPACK's last bits differ between processes; the rounded map must not
+    subprocess.run([sys.executable, "-c", SAVE_PROJECTION, model, str(tmp_path / "p.pt")], check=True,
+                   capture_output=True)
+    assert torch.equal(torch.load(tmp_path / "p.pt"), parts.learner.projection.weight.detach())

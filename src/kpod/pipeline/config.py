@@ -58,5 +58,6 @@ class RunConfig:
     weigh: WeighConfig = field(default_factory=lambda: WeighConfig(predictor="cotd", init_keep=0.9, prefixes=0, lr=2e-3,
                                                                    epochs=10.0))
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=2e-3, epochs=6, batch_size=16, warmup_ratio=0.05))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=2e-3, epochs=6, batch_size=8, warmup_ratio=0.05,
+                                                                   eval_every=448))  # dev every 2 epochs
     eval: EvalSection = field(default_factory=EvalSection)

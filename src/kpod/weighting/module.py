@@ -129,6 +129,9 @@ def cue_ids(tokenizer) -> list[int]:
     return tokenizer(f" {ANSWER_TRIGGER}", add_special_tokens=False)["input_ids"]
 
 
+PROJECTION_GRID = 2.0**20  # the least-squares projection is rounded to multiples of 1 / PROJECTION_GRID
+
+
 class MaskLearner(nn.Module):
     """Eq. 4-7 around a `WeightGenerator`: masks, mask vector, projection, answer predictor."""
 
@@ -153,8 +156,13 @@ class MaskLearner(nn.Module):
         source = self.generator.embed.weight
         target = self.predictor.get_input_embeddings().weight.detach().float().to(source.device)
         if vocab_match and source.shape[0] == target.shape[0]:
+            # LAPACK's answer differs in its last bits from one process to the next (memory alignment),
+            # and mask learning amplifies that into different weights: solve in float64 and round to a
+            # grid far coarser than that noise, so every process starts from the same projection
             ones = torch.ones(source.shape[0], 1, device=source.device)
-            solution = torch.linalg.lstsq(torch.cat([source, ones], dim=1), target).solution
+            system = torch.cat([source, ones], dim=1).double()
+            solution = torch.linalg.lstsq(system, target.double()).solution
+            solution = (torch.round(solution * PROJECTION_GRID) / PROJECTION_GRID).float()
             self.projection.weight.copy_(solution[:-1].T)
             self.projection.bias.copy_(solution[-1])
         else:

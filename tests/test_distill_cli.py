@@ -48,6 +48,17 @@ def test_causal_student_trains_with_weights_schedule_and_dev(tiny_models, tmp_pa
     assert not reloaded.is_seq2seq
 
 
+def test_dev_is_evaluated_every_n_steps_and_after_the_last(tiny_models, tmp_path):
+    write_examples(tmp_path / "train.jsonl", _examples(10))  # 3 steps per epoch at batch 4
+    write_examples(tmp_path / "dev.jsonl", _examples(2))
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "train.jsonl"), "--student", str(tiny_models["causal"]),
+                 "--out", str(out), "--dev", str(tmp_path / "dev.jsonl"), "--epochs", "3", "--batch-size", "4",
+                 "--eval-every", "4", "--eval-max-new-tokens", "4", "--report-to", "none"]) == 0
+    records = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "eval" in r] == [4, 8, 9]
+
+
 def test_seq2seq_student_trains_with_lora_and_spl(tiny_models, tmp_path):
     write_examples(tmp_path / "train.jsonl", _examples(8))
     out = tmp_path / "run"

@@ -142,3 +142,20 @@ def test_a_setting_at_its_neutral_value_leaves_stage_keys_as_they_were():
 
     assert "loss_normalizer" not in settings_key(TrainConfig())  # stages cached before it existed stay valid
     assert settings_key(TrainConfig(loss_normalizer="weights"))["loss_normalizer"] == "weights"
+
+
+@pytest.mark.slow
+def test_demo_writes_the_comparison_metrics_and_report(tmp_path, capsys):
+    shrink = {f"--{section}.{key}": value for section, settings in TINY_RUN.items() if isinstance(settings, dict)
+              for key, value in settings.items() if not isinstance(value, dict)}
+    shrink |= {f"--data.synth.{key}": value for key, value in TINY_RUN["data"]["synth"].items()}
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), *[str(x) for pair in shrink.items() for x in pair]]) == 0
+    printed = capsys.readouterr().out
+    assert "keypoint ROC-AUC" in printed and "demo finished" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    for method in ("cotd", "kpod"):
+        assert {"accuracy", "accuracy_ood"} <= set(metrics[method])
+    assert 0.0 <= metrics["keypoint_auc"] <= 1.0
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["epochs"] == 2
+    assert "<img" in (out / "report.html").read_text()

@@ -80,6 +80,30 @@ def test_killed_run_resumes_on_the_same_trajectory(data, tiny_models, tmp_path, 
     assert run(data, tiny_models, tmp_path / "resumed", "--reader-epochs", "1", "--alpha", "0.3") == 2  # other settings: refused
 
 
+def test_run_killed_while_writing_keeps_whole_batches_and_writes_each_rationale_once(data, tiny_models, tmp_path,
+                                                                                    monkeypatch):
+    assert run(data, tiny_models, tmp_path / "whole", "--write-batch-size", "2") == 0
+    original = weigh_module.compute_weights
+
+    def dies_at_the_third(*args, **kwargs):
+        for number, pair in enumerate(original(*args, **kwargs), start=1):
+            if number == 3:
+                raise KeyboardInterrupt
+            yield pair
+
+    monkeypatch.setattr(weigh_module, "compute_weights", dies_at_the_third)
+    out = tmp_path / "killed"
+    assert run(data, tiny_models, out, "--write-batch-size", "2") == 130
+    partial = [json.loads(line)["id"] for line in (out / ".weights.partial.jsonl").read_text().splitlines()]
+    assert len(partial) == 2  # the first batch, flushed; the third rationale was never written
+    monkeypatch.setattr(weigh_module, "compute_weights", original)
+    assert run(data, tiny_models, out, "--write-batch-size", "2") == 0
+    whole, resumed = read_weights(tmp_path / "whole"), read_weights(out)
+    assert list(resumed) == list(whole)
+    for key in whole:
+        np.testing.assert_array_equal(whole[key].weights, resumed[key].weights)
+
+
 def test_bad_data_is_a_clear_error(tmp_path, tiny_models, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "question": "q"}\n')

@@ -86,7 +86,7 @@ def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterato
 
 
 class AppendOnlyJsonl:
-    """An append-only JSONL log, flushed and fsynced per record, that tolerates a torn last line.
+    """An append-only JSONL log, flushed and fsynced per append, that tolerates a torn last line.
 
     A process killed mid-write can leave a partial final line; `records()` skips it and `append`
     first terminates it, so a resumed run neither loses earlier records nor corrupts new ones.
@@ -110,11 +110,17 @@ class AppendOnlyJsonl:
         return out
 
     def append(self, record: dict) -> None:
+        self.extend([record])
+
+    def extend(self, records: list[dict]) -> None:
+        """Append several records with one fsync."""
+        if not records:
+            return
         needs_newline = self.path.exists() and self.path.stat().st_size > 0 and not self._ends_with_newline()
         with self.path.open("a", encoding="utf-8") as handle:
             if needs_newline:
                 handle.write("\n")
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.write("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
             handle.flush()
             os.fsync(handle.fileno())
 

@@ -58,27 +58,34 @@ class _Encoded:
         return len(self.input_ids) + len(self.target_ids or [])
 
 
-def _encode(item: RationaleItem, tokenizer, seq2seq: bool, max_length: int | None) -> _Encoded:
-    prompt = question_prompt(item.question)
-    steps = split_steps(item.rationale).steps
+def _encode(items: list[RationaleItem], tokenizer, seq2seq: bool, max_length: int | None) -> list[_Encoded]:
+    """Every rationale tokenized in one batched tokenizer call (per-call overhead dominates otherwise)."""
+    if not items:
+        return []
+    limits = {"truncation": max_length is not None, "max_length": max_length}
+    prompts = [question_prompt(item.question) for item in items]
     if seq2seq:
-        source = tokenizer(prompt, truncation=max_length is not None, max_length=max_length)["input_ids"]
-        enc = tokenizer(item.rationale, return_offsets_mapping=True, truncation=max_length is not None,
-                        max_length=max_length)
-        base, ids, target = 0, source, enc["input_ids"]
+        sources = tokenizer(prompts, **limits)["input_ids"]
+        enc = tokenizer([item.rationale for item in items], return_offsets_mapping=True, **limits)
     else:
-        base = len(prompt) + 1
-        enc = tokenizer(prompt + " " + item.rationale, return_offsets_mapping=True,
-                        truncation=max_length is not None, max_length=max_length)
-        ids, target = enc["input_ids"], None
-    offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
-    token_ranges = char_spans_to_token_spans(offsets, [(s + base, e + base) for s, e in steps])
-    # a causal model cannot score its first token; the prompt always precedes the steps anyway
-    lo = max(token_ranges[0][0] if token_ranges else 0, 0 if seq2seq else 1)
-    hi = max(token_ranges[-1][1] if token_ranges else 0, lo)
-    positions = np.arange(lo, hi)
-    ranges = [(max(a - lo, 0), max(b - lo, 0)) for a, b in token_ranges]
-    return _Encoded(item.key, ids, target, positions, offsets[positions] - base, ranges)
+        enc = tokenizer([p + " " + item.rationale for p, item in zip(prompts, items)],
+                        return_offsets_mapping=True, **limits)
+    out = []
+    for i, (item, prompt) in enumerate(zip(items, prompts)):
+        if seq2seq:
+            base, ids, target = 0, sources[i], enc["input_ids"][i]
+        else:
+            base, ids, target = len(prompt) + 1, enc["input_ids"][i], None
+        steps = split_steps(item.rationale).steps
+        offsets = np.asarray(enc["offset_mapping"][i], dtype=np.int64).reshape(-1, 2)
+        token_ranges = char_spans_to_token_spans(offsets, [(s + base, e + base) for s, e in steps])
+        # a causal model cannot score its first token; the prompt always precedes the steps anyway
+        lo = max(token_ranges[0][0] if token_ranges else 0, 0 if seq2seq else 1)
+        hi = max(token_ranges[-1][1] if token_ranges else 0, lo)
+        positions = np.arange(lo, hi)
+        ranges = [(max(a - lo, 0), max(b - lo, 0)) for a, b in token_ranges]
+        out.append(_Encoded(item.key, ids, target, positions, offsets[positions] - base, ranges))
+    return out
 
 
 def _token_nll(model: LoadedModel, batch: list[_Encoded], device: torch.device) -> list[np.ndarray]:
@@ -123,7 +130,7 @@ def step_difficulties(model: LoadedModel, items: list[RationaleItem], weights: d
                             path=weights_path, field="id")
     device = torch.device(device) if device is not None else next(model.model.parameters()).device
     max_length = getattr(model.model.config, "max_position_embeddings", None)
-    encoded = [_encode(item, model.tokenizer, model.is_seq2seq, max_length) for item in items]
+    encoded = _encode(items, model.tokenizer, model.is_seq2seq, max_length)
     order = sorted(range(len(encoded)), key=lambda i: encoded[i].length)
     out: dict[str, list[float]] = {}
     model.model.eval()

@@ -22,6 +22,8 @@ import bisect
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 # Titles never end a sentence; the other abbreviations end one when a capital letter follows.
 TITLES = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "mt", "sr", "jr"})
 ABBREVIATIONS = TITLES | frozenset({"vs", "etc", "e.g", "i.e", "a.m", "p.m", "approx", "u.s", "u.k"})
@@ -89,7 +91,8 @@ def char_spans_to_token_spans(offsets, spans) -> list[tuple[int, int]]:
     whitespace between steps) join the later span, so the spans of a split rationale map to
     contiguous, non-overlapping token ranges. A span holding no token gets an empty range.
     """
-    tokens = [(i, int(s), int(e)) for i, (s, e) in enumerate(offsets) if int(e) > int(s)]
+    pairs = np.asarray(offsets, dtype=np.int64).reshape(-1, 2).tolist()
+    tokens = [(i, s, e) for i, (s, e) in enumerate(pairs) if e > s]
     ends = [e for _, _, e in tokens]
     starts = [s for _, s, _ in tokens]
     last = tokens[-1][0] + 1 if tokens else 0

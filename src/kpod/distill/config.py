@@ -49,7 +49,7 @@ class TrainConfig:
     progressive: bool = field_help("follow the schedule's c_i(t) (false = KPOD w.o.-prog: c_i = 0)", True)
     curriculum: str = field_help("curriculum method instead of a schedule file: acl, spl, icl", "")
     rationales_per_question: int = field_help("teacher rationales used per question (1 = plain CoTD)", 1)
-    eval_every: int = field_help("dev evaluation every N optimizer steps (0 = at each epoch end)", 0)
+    eval_every: int = field_help("dev evaluation every N optimizer steps and after the last (0 = at each epoch end)", 0)
     eval_max_new_tokens: int = field_help("generation limit of dev evaluation", 256)
     eval_batch_size: int = field_help("batch size of dev evaluation", 32)
     save_every: int = field_help("checkpoint every N optimizer steps (0 = at each epoch end)", 0)

@@ -342,7 +342,8 @@ class Trainer:
             if save or state["global_step"] % cfg.log_every == 0 or step_index == len(steps) - 1:
                 window_start = self._log(window, window_start, lr, epoch, state, stage, log, bar)
                 window[:] = 0
-            if dev and cfg.eval_every and state["global_step"] % cfg.eval_every == 0:
+            last_step = epoch == cfg.epochs - 1 and step_index == len(steps) - 1
+            if dev and cfg.eval_every and (state["global_step"] % cfg.eval_every == 0 or last_step):
                 self._evaluate(dev, state, log)
             if save:
                 self.save_checkpoint(state, scheduler)

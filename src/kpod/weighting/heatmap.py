@@ -7,6 +7,7 @@ digit and operator tokens get the highest weights.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Iterable, Mapping
@@ -19,6 +20,7 @@ TOKEN_CLASSES = ("digits", "operators", "words", "other")
 _OPERATORS = set("+-*/=×÷%<>^")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # called per token of every rationale; token texts repeat
 def token_class(text: str) -> str:
     """The class of a token's text: "digits" if it holds a digit, "operators" if it is made of
     arithmetic symbols (+ - * / = × ÷ % < > ^), "words" if it holds a letter, else "other"."""

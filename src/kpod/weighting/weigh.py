@@ -200,8 +200,7 @@ def train(parts: Parts, rows: list[Encoded], cfg: WeighConfig, out_dir: Path | N
             _save(checkpoint, {"step": step, "fingerprint": fingerprint,
                                "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
                                "module": _module_state(learner, with_predictor)})
-            for entry in pending:
-                log.append(entry)
+            log.extend(pending)
             pending = []
     bar.close()
     learner.reading(False)
@@ -287,11 +286,15 @@ def run_weigh(items: list[RationaleItem], student: str, out_dir: str | Path, cfg
     partial = AppendOnlyJsonl(out_dir / PARTIAL)
     done = dict(parse_record(r) for r in partial.records() if "id" in r)
     todo = [r for r in rows if r.item.key not in done]
-    started = time.perf_counter()
+    started, pending = time.perf_counter(), []
     for key, tw in compute_weights(parts.generator, todo, floor=cfg.floor, batch_size=cfg.write_batch_size,
                                    device=parts.device):
-        partial.append(tw.to_record(key))
+        pending.append(tw.to_record(key))
         done[key] = tw
+        if len(pending) == cfg.write_batch_size:  # one fsync per batch: a killed run redoes at most one
+            partial.extend(pending)
+            pending = []
+    partial.extend(pending)
     write_seconds = time.perf_counter() - started
     ordered = {key: done[key] for key in keys}
     path = write_weights(out_dir, ordered)

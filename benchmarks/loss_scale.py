@@ -4,13 +4,14 @@
 
 Eq. 15 divides the weighted NLL sum by the number of target tokens, so weights of 0.2 on most tokens
 also shrink the gradient. For every (method, seed) student of a finished Table 2 run (RUN/index.json),
-this trains the same student again with `--loss-normalizer weights` (divided by the sum of the
-weights instead). Everything else is the stage's own: data, base student, token weights, schedule
-and every setting in its train_config.json. Each student is evaluated like the run's, and
+this trains the same student again with `train.loss_normalizer: weights` (divided by the sum of the
+weights instead), on the run's own data, base student, token weights and schedule, with the run's
+config and the method's settings otherwise; each student is evaluated like the run's, and
 benchmarks/results/loss_scale.json puts both normalizers side by side.
 
-Work goes to OUT/<label>-seed<k>/ and finished work is skipped, so processes with different
---methods can share OUT; a last call with every method collects the figures.
+The students are stages of `kpod run` in OUT/stages (skipped when finished, resumed when
+interrupted), so processes with different --methods can share OUT; a last call with every method
+collects the figures.
 """
 
 from __future__ import annotations
@@ -19,42 +20,25 @@ import argparse
 import statistics
 from pathlib import Path
 
-from kpod.cli import main as kpod
-from kpod.config import from_dict, load_config
-from kpod.data.loaders import load_examples
-from kpod.distill.config import TrainConfig
-from kpod.eval.evaluate import evaluate
+from kpod.config import load_config
 from kpod.io import read_json, write_json
 from kpod.pipeline.config import RunConfig
-from kpod.pipeline.run import config_flags
+from kpod.pipeline.methods import get_method
+from kpod.pipeline.run import Pipeline, Variant, resolve
 
 RESULTS = Path(__file__).parent / "results" / "loss_scale.json"
 
 
-def train_again(run: dict, out: Path) -> Path:
-    """The run's student retrained with Eq. 15 divided by the sum of the target tokens' weights."""
-    final = out / "final"
-    if (final / "config.json").exists():
-        return final
-    train = from_dict(TrainConfig, read_json(Path(run["train"]) / "train_config.json"))
-    train.student, train.loss_normalizer = run["student"], "weights"
+def retrained_accuracy(pipeline: Pipeline, cfg: RunConfig, run: dict) -> dict[str, float]:
+    """Accuracy on each evaluation set of the run's student retrained with the weights normalizer."""
+    method = get_method(run["method"])
+    variant_cfg = resolve(cfg, method, {"train": {"loss_normalizer": "weights"}})
     data = Path(run["data"])
-    argv = ["train", "--data", str(data / "train.jsonl"), "--dev", str(data / "dev.jsonl"), *config_flags(train),
-            "--weights", run["weights"], "--out", str(out)]
-    if run["schedule"]:
-        argv += ["--schedule", run["schedule"]]
-    if out.exists():
-        argv.append("--resume")
-    if kpod(argv):
-        raise SystemExit(f"training {out} failed")
-    return final
-
-
-def accuracy(model: Path, data: Path, eval_set: str, out: Path, cfg: RunConfig) -> float:
-    if not (out / "metrics.json").exists():
-        examples = load_examples(str(data / f"{eval_set.replace(':', '_')}.jsonl"))[: cfg.data.eval_limit]
-        evaluate(str(model), examples, out, max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size)
-    return read_json(out / "metrics.json")["accuracy"]
+    train_dir = pipeline.train(Variant(run["label"], method, run["seed"], variant_cfg), data, run["student"],
+                               Path(run["weights"]) if run["weights"] else None,
+                               Path(run["schedule"]) if run["schedule"] else None)
+    return {eval_set: read_json(pipeline.evaluate(variant_cfg, train_dir, data, eval_set) / "metrics.json")["accuracy"]
+            for eval_set in run["eval"]}
 
 
 def summary(values: list[float]) -> dict:
@@ -70,16 +54,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/loss_scale"))
     args = parser.parse_args()
     cfg = load_config(RunConfig, args.from_run / "config.yaml", [])
+    pipeline = Pipeline(cfg, args.out)
     rows: dict[str, dict[str, dict[str, list[float]]]] = {}
     for run in read_json(args.from_run / "index.json")["runs"]:
         if run["method"] not in args.methods or run["seed"] not in args.seeds:
             continue
-        out = args.out / f"{run['label']}-seed{run['seed']}"
-        model = train_again(run, out)
+        retrained = retrained_accuracy(pipeline, cfg, run)
         for eval_set, eval_dir in run["eval"].items():
             by_normalizer = rows.setdefault(run["label"], {}).setdefault(eval_set, {"tokens": [], "weights": []})
             by_normalizer["tokens"].append(read_json(Path(eval_dir) / "metrics.json")["accuracy"])
-            by_normalizer["weights"].append(accuracy(model, Path(run["data"]), eval_set, out / "eval" / eval_set, cfg))
+            by_normalizer["weights"].append(retrained[eval_set])
     report = {"command": "python benchmarks/loss_scale.py --from-run RUN --methods " + " ".join(args.methods)
               + " --seeds " + " ".join(map(str, args.seeds)),
               "seeds": args.seeds,

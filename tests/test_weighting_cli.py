@@ -100,6 +100,7 @@ def test_run_killed_while_writing_keeps_whole_batches_and_writes_each_rationale_
     assert run(data, tiny_models, out, "--write-batch-size", "2") == 0
     whole, resumed = read_weights(tmp_path / "whole"), read_weights(out)
     assert list(resumed) == list(whole)
+    assert len((out / "weights.jsonl").read_text().splitlines()) == len(whole)  # no rationale twice
     for key in whole:
         np.testing.assert_array_equal(whole[key].weights, resumed[key].weights)
 

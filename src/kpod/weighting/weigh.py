@@ -291,7 +291,7 @@ def run_weigh(items: list[RationaleItem], student: str, out_dir: str | Path, cfg
                                    device=parts.device):
         pending.append(tw.to_record(key))
         done[key] = tw
-        if len(pending) == cfg.write_batch_size:  # one fsync per batch: a killed run redoes at most one
+        if len(pending) == cfg.write_batch_size:  # one fsync per batch; a killed run redoes that batch
             partial.extend(pending)
             pending = []
     partial.extend(pending)

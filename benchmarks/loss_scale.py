@@ -17,13 +17,13 @@ collects the figures.
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 
 from kpod.config import load_config
 from kpod.io import read_json, write_json
 from kpod.pipeline.config import RunConfig
 from kpod.pipeline.methods import get_method
+from kpod.pipeline.results import seed_summary
 from kpod.pipeline.run import Pipeline, Variant, resolve
 
 RESULTS = Path(__file__).parent / "results" / "loss_scale.json"
@@ -39,11 +39,6 @@ def retrained_accuracy(pipeline: Pipeline, cfg: RunConfig, run: dict) -> dict[st
                                Path(run["schedule"]) if run["schedule"] else None)
     return {eval_set: read_json(pipeline.evaluate(variant_cfg, train_dir, data, eval_set) / "metrics.json")["accuracy"]
             for eval_set in run["eval"]}
-
-
-def summary(values: list[float]) -> dict:
-    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "per_seed": values}
 
 
 def main() -> None:
@@ -67,7 +62,7 @@ def main() -> None:
     report = {"command": "python benchmarks/loss_scale.py --from-run RUN --methods " + " ".join(args.methods)
               + " --seeds " + " ".join(map(str, args.seeds)),
               "seeds": args.seeds,
-              "accuracy": {label: {eval_set: {normalizer: summary(values) for normalizer, values in sets.items()}
+              "accuracy": {label: {eval_set: {normalizer: seed_summary(values) for normalizer, values in sets.items()}
                                    for eval_set, sets in by_set.items()} for label, by_set in rows.items()}}
     for label, by_set in report["accuracy"].items():
         for eval_set, by_normalizer in by_set.items():

@@ -83,20 +83,20 @@ def test_killed_run_resumes_on_the_same_trajectory(data, tiny_models, tmp_path, 
 def test_run_killed_while_writing_keeps_whole_batches_and_writes_each_rationale_once(data, tiny_models, tmp_path,
                                                                                     monkeypatch):
     assert run(data, tiny_models, tmp_path / "whole", "--write-batch-size", "2") == 0
-    original = weigh_module.compute_weights
+    original = weigh_module.compute_weight_batches
 
-    def dies_at_the_third(*args, **kwargs):
-        for number, pair in enumerate(original(*args, **kwargs), start=1):
-            if number == 3:
+    def dies_at_the_second_batch(*args, **kwargs):
+        for number, batch in enumerate(original(*args, **kwargs), start=1):
+            if number == 2:
                 raise KeyboardInterrupt
-            yield pair
+            yield batch
 
-    monkeypatch.setattr(weigh_module, "compute_weights", dies_at_the_third)
+    monkeypatch.setattr(weigh_module, "compute_weight_batches", dies_at_the_second_batch)
     out = tmp_path / "killed"
     assert run(data, tiny_models, out, "--write-batch-size", "2") == 130
     partial = [json.loads(line)["id"] for line in (out / ".weights.partial.jsonl").read_text().splitlines()]
     assert len(partial) == 2  # the first batch, flushed; the third rationale was never written
-    monkeypatch.setattr(weigh_module, "compute_weights", original)
+    monkeypatch.setattr(weigh_module, "compute_weight_batches", original)
     assert run(data, tiny_models, out, "--write-batch-size", "2") == 0
     whole, resumed = read_weights(tmp_path / "whole"), read_weights(out)
     assert list(resumed) == list(whole)

@@ -34,6 +34,11 @@ def sample_std(values: list[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
+def seed_summary(values: list[float]) -> dict:
+    """Mean, sample std and the values themselves, over seeds."""
+    return {"mean": float(np.mean(values)), "std": sample_std(values), "per_seed": values}
+
+
 def collect_results(run_dir: str | Path) -> dict:
     """Write RUN/metrics.json: per label, accuracy on every evaluation set (mean, std, per seed);
     `accuracy` is the first set (the test split) and `accuracy_ood` the second, when there is one."""
@@ -53,7 +58,7 @@ def collect_results(run_dir: str | Path) -> dict:
     for label, by_set in per_label.items():
         entry: dict = {"seeds": seeds[label], "sets": {}}
         for name, values in by_set.items():
-            entry["sets"][name] = {"mean": float(np.mean(values)), "std": sample_std(values), "per_seed": values}
+            entry["sets"][name] = seed_summary(values)
         for field, name in zip(("accuracy", "accuracy_ood"), sets):
             if name in entry["sets"]:
                 entry[field] = entry["sets"][name]["mean"]

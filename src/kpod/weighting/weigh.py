@@ -213,12 +213,12 @@ def train(parts: Parts, rows: list[Encoded], cfg: WeighConfig, out_dir: Path | N
 
 
 @torch.inference_mode()
-def compute_weights(generator: WeightGenerator, rows: list[Encoded], *, floor: float = 0.0, batch_size: int = 64,
-                    device: torch.device | str = "cpu", desc: str = "weigh: write"):
-    """Yield (key, TokenWeights) for every row: w_j (Eq. 3) of every student token of the rationale's
-    body, written as floor + (1 - floor) * w_j; tokens of the final answer sentence get weight 1
-    (Eq. 15 weights answer tokens by 1). Values are kept strictly inside (0, 1). Batches are sorted
-    by length."""
+def compute_weight_batches(generator: WeightGenerator, rows: list[Encoded], *, floor: float = 0.0,
+                           batch_size: int = 64, device: torch.device | str = "cpu", desc: str = "weigh: write"):
+    """Yield, batch by batch, [(key, TokenWeights), ...] for every row: w_j (Eq. 3) of every student
+    token of the rationale's body, written as floor + (1 - floor) * w_j; tokens of the final answer
+    sentence get weight 1 (Eq. 15 weights answer tokens by 1). Values are kept strictly inside (0, 1).
+    Batches are sorted by length."""
     generator.eval()
     order = sorted(range(len(rows)), key=lambda i: len(rows[i].rationale))
     bar = progress(total=len(rows), desc=desc, unit="rationale")
@@ -226,14 +226,22 @@ def compute_weights(generator: WeightGenerator, rows: list[Encoded], *, floor: f
         chunk = [rows[i] for i in order[start: start + batch_size]]
         ids, valid = pad_ids([r.rationale for r in chunk])
         weights = generator(ids.to(device), valid.to(device)).float().cpu().numpy()
+        batch = []
         for b, row in enumerate(chunk):
             w = np.ones(len(row.offsets))
             body = len(row.rationale)
             w[:body] = floor + (1 - floor) * weights[b, :body]
-            yield row.item.key, TokenWeights(np.asarray(row.offsets, dtype=np.int64).reshape(-1, 2),
-                                             np.clip(w, 1e-6, 1 - 1e-6))
+            batch.append((row.item.key, TokenWeights(np.asarray(row.offsets, dtype=np.int64).reshape(-1, 2),
+                                                     np.clip(w, 1e-6, 1 - 1e-6))))
+        yield batch
         bar.update(len(chunk))
     bar.close()
+
+
+def compute_weights(generator: WeightGenerator, rows: list[Encoded], **kwargs):
+    """`compute_weight_batches`, one (key, TokenWeights) at a time."""
+    for batch in compute_weight_batches(generator, rows, **kwargs):
+        yield from batch
 
 
 def body_weights(tw: TokenWeights, body: int) -> TokenWeights:
@@ -286,15 +294,11 @@ def run_weigh(items: list[RationaleItem], student: str, out_dir: str | Path, cfg
     partial = AppendOnlyJsonl(out_dir / PARTIAL)
     done = dict(parse_record(r) for r in partial.records() if "id" in r)
     todo = [r for r in rows if r.item.key not in done]
-    started, pending = time.perf_counter(), []
-    for key, tw in compute_weights(parts.generator, todo, floor=cfg.floor, batch_size=cfg.write_batch_size,
-                                   device=parts.device):
-        pending.append(tw.to_record(key))
-        done[key] = tw
-        if len(pending) == cfg.write_batch_size:  # one fsync per batch; a killed run redoes that batch
-            partial.extend(pending)
-            pending = []
-    partial.extend(pending)
+    started = time.perf_counter()
+    for batch in compute_weight_batches(parts.generator, todo, floor=cfg.floor, batch_size=cfg.write_batch_size,
+                                        device=parts.device):
+        partial.extend([tw.to_record(key) for key, tw in batch])  # one fsync per batch; a kill redoes one batch
+        done.update(batch)
     write_seconds = time.perf_counter() - started
     ordered = {key: done[key] for key in keys}
     path = write_weights(out_dir, ordered)

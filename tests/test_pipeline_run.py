@@ -105,8 +105,14 @@ def test_report_is_self_contained_and_renders(tiny_run, capsys, tmp_path):
     for src in parser.images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
-    for heading in ("Accuracy", "Token significance", "Progressive schedule", "Training", "Configuration"):
+    for heading in ("Accuracy", "Token significance", "Progressive schedule", "Training", "Stage times",
+                    "Configuration"):
         assert f"<h2>{heading}</h2>" in page
+    timed = re.findall(r"<tr><td>(\w+)-[0-9a-f]{10}</td><td>([0-9.]+)</td></tr>", page)
+    # data, base, cotd train (also the weights' reader), weigh, schedule, kpod train, 2 evals per student
+    assert sorted(name for name, _ in timed) == sorted(["data", "base", "train", "weigh", "schedule", "train"]
+                                                       + ["eval"] * 4)
+    assert all(float(seconds) >= 0 for _, seconds in timed)
     assert "http://" not in page and "https://" not in page  # nothing fetched from outside
 
     chromium = shutil.which("chromium")

@@ -1,4 +1,6 @@
-from kpod.pipeline.stages import Stage, content_hash, file_digest, run_stage
+import time
+
+from kpod.pipeline.stages import Stage, content_hash, file_digest, run_stage, stage_dir, stage_seconds
 
 
 def test_stage_skips_when_unchanged_and_reruns_when_changed(tmp_path):
@@ -38,3 +40,17 @@ def test_hashes_depend_on_content(tmp_path):
     a.write_text("2")
     assert file_digest(a) != d1
     assert content_hash("s", {"x": 1}) != content_hash("s", {"x": 2})
+
+
+def test_a_finished_stage_knows_how_long_it_took(tmp_path):
+    def work(out, resume):
+        (out / "model").mkdir()
+        time.sleep(0.2)
+
+    out = run_stage(tmp_path, Stage("base", {}, work), log=lambda m: None)
+    assert 0.2 <= stage_seconds(out) < 5
+    assert stage_dir(out / "model") == stage_dir(out) == out  # a path inside a stage finds its stage
+    assert stage_dir("Qwen/Qwen2.5-0.5B") is None  # a hub name is no stage
+    unfinished = tmp_path / "stages" / "train-0123456789"
+    unfinished.mkdir()
+    assert stage_dir(unfinished) is None  # no .done marker: not finished

@@ -65,5 +65,14 @@ def run_stage(run_dir: Path, stage: Stage, log: Callable[[str], None] = print) -
     return out
 
 
-def stage_done(out: Path) -> bool:
-    return (Path(out) / ".done").exists()
+def stage_dir(path: str | Path) -> Path | None:
+    """The stage directory (RUN/stages/NAME-HASH) that holds `path`, or None (a hub model name)."""
+    for candidate in [Path(path), *Path(path).parents]:
+        if candidate.parent.name == "stages" and (candidate / ".done").exists():
+            return candidate
+    return None
+
+
+def stage_seconds(out: str | Path) -> float:
+    """How long the finished stage in `out` took to compute (by the run that computed it)."""
+    return float(json.loads((Path(out) / ".done").read_text())["seconds"])

@@ -2,7 +2,7 @@
 
 Sections: the accuracy table, the token-weight heatmap and weight by token class (Figure 2), the
 budget D(t) against the scheduled difficulty and the spread of c_i(t) over stages, training and dev
-curves, the sensitivity plots of a grid run, and the configuration.
+curves, the sensitivity plots of a grid run, the time each stage took, and the configuration.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from kpod.errors import KpodError
 from kpod.io import AppendOnlyJsonl, read_json, write_text
+from kpod.pipeline.stages import stage_dir, stage_seconds
 from kpod.report import plots
 
 STYLE = """
@@ -142,6 +143,25 @@ def sensitivity_section(index: dict, metrics: dict) -> str:
     return f'<div class="figs">{"".join(figures)}</div>' if figures else ""
 
 
+def stage_times_section(runs: list[dict]) -> str:
+    """Seconds per stage, in the order the run needs them, each stage once (a skipped stage shows the
+    time of the run that computed it)."""
+    seen: dict[Path, None] = {}
+    for run in runs:
+        for path in (run["data"], run["student"], run.get("weights"), run.get("schedule"), run["train"],
+                     *run["eval"].values()):
+            found = stage_dir(path) if path else None
+            if found is not None:
+                seen.setdefault(found, None)
+    if not seen:
+        return "<p>No stage timings.</p>"
+    times = [(path.name, stage_seconds(path)) for path in seen]
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{seconds:.1f}</td></tr>" for name, seconds in times)
+    total = sum(seconds for _, seconds in times)
+    return (f"<table><tr><th>stage</th><th>seconds</th></tr>{rows}"
+            f"<tr><th>all stages</th><th>{total:.1f}</th></tr></table>")
+
+
 def build_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     if not (run_dir / "index.json").exists():
@@ -162,6 +182,7 @@ def build_report(run_dir: str | Path) -> Path:
     sensitivity = sensitivity_section(index, metrics)
     if sensitivity:
         sections.append(("Sensitivity", sensitivity))
+    sections.append(("Stage times", stage_times_section(runs)))
     config = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").exists() else ""
     sections.append(("Configuration", f"<pre>{html.escape(config)}</pre>"))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

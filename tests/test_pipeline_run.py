@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from kpod.cli import main
@@ -108,11 +109,13 @@ def test_report_is_self_contained_and_renders(tiny_run, capsys, tmp_path):
     for heading in ("Accuracy", "Token significance", "Progressive schedule", "Training", "Stage times",
                     "Configuration"):
         assert f"<h2>{heading}</h2>" in page
-    timed = re.findall(r"<tr><td>(\w+)-[0-9a-f]{10}</td><td>([0-9.]+)</td></tr>", page)
+    timed = re.findall(r"<tr><td>(\w+)-[0-9a-f]{10}</td><td>([0-9.]+)</td><td>1</td></tr>", page)
     # data, base, cotd train (also the weights' reader), weigh, schedule, kpod train, 2 evals per student
     assert sorted(name for name, _ in timed) == sorted(["data", "base", "train", "weigh", "schedule", "train"]
                                                        + ["eval"] * 4)
     assert all(float(seconds) >= 0 for _, seconds in timed)
+    # every stage was computed in this process's environment, listed once
+    assert page.count("<li>cpu ") == 1 and f"torch_threads {torch.get_num_threads()}" in page
     assert "http://" not in page and "https://" not in page  # nothing fetched from outside
 
     chromium = shutil.which("chromium")

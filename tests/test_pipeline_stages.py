@@ -1,6 +1,11 @@
+import json
+import platform
 import time
 
-from kpod.pipeline.stages import Stage, content_hash, file_digest, run_stage, stage_dir, stage_seconds
+import torch
+
+from kpod.pipeline.stages import (Stage, content_hash, file_digest, run_stage, stage_dir, stage_environment,
+                                 stage_seconds)
 
 
 def test_stage_skips_when_unchanged_and_reruns_when_changed(tmp_path):
@@ -54,3 +59,14 @@ def test_a_finished_stage_knows_how_long_it_took(tmp_path):
     unfinished = tmp_path / "stages" / "train-0123456789"
     unfinished.mkdir()
     assert stage_dir(unfinished) is None  # no .done marker: not finished
+
+
+
+def test_a_finished_stage_records_where_it_was_computed(tmp_path):
+    out = run_stage(tmp_path, Stage("base", {}, lambda out, resume: None), log=lambda m: None)
+    environment = stage_environment(out)
+    assert environment["torch_threads"] == torch.get_num_threads()
+    assert environment["torch"] == torch.__version__ and environment["python"] == platform.python_version()
+    assert environment["cpu"].endswith(torch.backends.cpu.get_cpu_capability())
+    (out / ".done").write_text(json.dumps({"hash": "0", "seconds": 1.0}))  # a marker from before kpod recorded it
+    assert stage_environment(out) is None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,8 +63,28 @@ def run_stage(run_dir: Path, stage: Stage, log: Callable[[str], None] = print) -
     log(f"[kpod] {stage.name}: {'resuming' if resume else 'running'} ({out})")
     start = time.time()
     stage.run(out, resume)
-    write_json(marker, {"hash": stage.digest, "seconds": round(time.time() - start, 2)})
+    write_json(marker, {"hash": stage.digest, "seconds": round(time.time() - start, 2),
+                        "environment": computing_environment()})
     return out
+
+
+def computing_environment() -> dict:
+    """What a stage's floating-point results depend on besides its inputs. The same stage computed on
+    another CPU (its vector unit picks the matrix kernels), with another number of torch threads or
+    with other library versions rounds differently, and training amplifies those last bits into a
+    different student; so every `.done` marker records where it was computed."""
+    import torch
+    import transformers
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    return {"cpu": f"{cpu}, {os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()}",
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "python": platform.python_version()}
 
 
 def stage_dir(path: str | Path) -> Path | None:
@@ -76,3 +98,9 @@ def stage_dir(path: str | Path) -> Path | None:
 def stage_seconds(out: str | Path) -> float:
     """How long the finished stage in `out` took to compute (by the run that computed it)."""
     return float(json.loads((Path(out) / ".done").read_text())["seconds"])
+
+
+def stage_environment(out: str | Path) -> dict | None:
+    """`computing_environment()` of the run that computed the finished stage in `out` (None for
+    stages finished before kpod recorded it)."""
+    return json.loads((Path(out) / ".done").read_text()).get("environment")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kpod.errors import KpodError
 from kpod.io import AppendOnlyJsonl, read_json, write_text
-from kpod.pipeline.stages import stage_dir, stage_seconds
+from kpod.pipeline.stages import stage_dir, stage_environment, stage_seconds
 from kpod.report import plots
 
 STYLE = """
@@ -145,7 +145,7 @@ def sensitivity_section(index: dict, metrics: dict) -> str:
 
 def stage_times_section(runs: list[dict]) -> str:
     """Seconds per stage, in the order the run needs them, each stage once (a skipped stage shows the
-    time of the run that computed it)."""
+    time of the run that computed it), and the environments the stages were computed in."""
     seen: dict[Path, None] = {}
     for run in runs:
         for path in (run["data"], run["student"], run.get("weights"), run.get("schedule"), run["train"],
@@ -155,11 +155,20 @@ def stage_times_section(runs: list[dict]) -> str:
                 seen.setdefault(found, None)
     if not seen:
         return "<p>No stage timings.</p>"
-    times = [(path.name, stage_seconds(path)) for path in seen]
-    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{seconds:.1f}</td></tr>" for name, seconds in times)
-    total = sum(seconds for _, seconds in times)
-    return (f"<table><tr><th>stage</th><th>seconds</th></tr>{rows}"
-            f"<tr><th>all stages</th><th>{total:.1f}</th></tr></table>")
+    environments: list[str] = []
+    rows = []
+    for path in seen:
+        recorded = stage_environment(path)
+        described = ", ".join(f"{key} {value}" for key, value in recorded.items() if value) if recorded else "not recorded"
+        environments += [described] if described not in environments else []
+        rows.append(f"<tr><td>{html.escape(path.name)}</td><td>{stage_seconds(path):.1f}</td>"
+                    f"<td>{environments.index(described) + 1}</td></tr>")
+    total = sum(stage_seconds(path) for path in seen)
+    legend = "".join(f"<li>{html.escape(e)}</li>" for e in environments)
+    return (f"<table><tr><th>stage</th><th>seconds</th><th>computed in</th></tr>{''.join(rows)}"
+            f"<tr><th>all stages</th><th>{total:.1f}</th><th></th></tr></table>"
+            f"<p class='note'>Computed in (the same stage computed elsewhere can round differently):</p>"
+            f"<ol>{legend}</ol>")
 
 
 def build_report(run_dir: str | Path) -> Path:

@@ -21,6 +21,7 @@ from kpod.pipeline.config import RunConfig
 from kpod.pipeline.methods import TABLE2
 from kpod.pipeline.results import format_table
 from kpod.pipeline.run import run
+from kpod.pipeline.stages import computing_environment
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -40,7 +41,7 @@ def main() -> None:
     print(table)
     write_json(RESULTS / f"{args.name}.json", {"command": "python benchmarks/table2.py " + " ".join(
         [f"--seeds {' '.join(map(str, args.seeds))}", f"--methods {' '.join(args.methods)}", f"--name {args.name}",
-         *overrides]), "wall_seconds": round(time.time() - start, 1),
+         *overrides]), "wall_seconds": round(time.time() - start, 1), "environment": computing_environment(),
         "metrics": metrics, "table": table.splitlines()})
     print(json.dumps({k: v.get("accuracy") for k, v in metrics.items() if isinstance(v, dict) and "sets" in v}))
 

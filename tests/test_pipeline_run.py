@@ -162,6 +162,7 @@ def test_demo_writes_the_comparison_metrics_and_report(tmp_path, capsys):
     assert main(["demo", "--out", str(out), *[str(x) for pair in shrink.items() for x in pair]]) == 0
     printed = capsys.readouterr().out
     assert "keypoint ROC-AUC" in printed and "demo finished" in printed
+    assert f"with {torch.get_num_threads()} torch threads, torch {torch.__version__}" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     for method in ("cotd", "kpod"):
         assert {"accuracy", "accuracy_ood"} <= set(metrics[method])

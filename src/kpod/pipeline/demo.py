@@ -16,6 +16,7 @@ from kpod.config import load_config
 from kpod.pipeline.config import RunConfig
 from kpod.pipeline.results import format_table
 from kpod.pipeline.run import run
+from kpod.pipeline.stages import computing_environment
 
 ACCEPTS_OVERRIDES = True
 
@@ -31,6 +32,10 @@ def main(args: argparse.Namespace) -> int:
     minutes = (time.time() - start) / 60
     print()
     print(format_table(metrics))
+    environment = computing_environment()
     print(f"\ndemo finished in {minutes:.1f} min; report: {Path(args.out) / 'report.html'}, "
           f"metrics: {Path(args.out) / 'metrics.json'}")
+    # the figures are exact on one machine, not across machines (README: "Results on the testbed")
+    print(f"computed on {environment['cpu']} with {environment['torch_threads']} torch threads, "
+          f"torch {environment['torch']}, transformers {environment['transformers']}")
     return 0

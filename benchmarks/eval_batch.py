@@ -23,6 +23,7 @@ from kpod.data.prompts import question_prompt
 from kpod.eval.generate import generate
 from kpod.io import read_json, read_jsonl, write_json
 from kpod.models.loading import load_model
+from kpod.pipeline.stages import computing_environment
 
 RESULTS = Path(__file__).parent / "results" / "eval_batch.json"
 
@@ -67,7 +68,7 @@ def main() -> None:
     summary = {"command": "python benchmarks/eval_batch.py " + " ".join(map(str, args.stores))
                + f" --batch-size {args.batch_size}" + (" --time" if args.time else "")
                + (f" --max-evals {args.max_evals}" if args.max_evals else ""),
-               "threads": torch.get_num_threads(), "batch_size": args.batch_size, "evaluations": len(rows),
+               "environment": computing_environment(), "batch_size": args.batch_size, "evaluations": len(rows),
                "predictions": sum(r["questions"] for r in rows), "differing": sum(r["differing"] for r in rows),
                "seconds": round(sum(r["seconds"] for r in rows), 1), "runs": rows}
     if args.time:

@@ -116,6 +116,7 @@ def test_report_is_self_contained_and_renders(tiny_run, capsys, tmp_path):
     assert all(float(seconds) >= 0 for _, seconds in timed)
     # every stage was computed in this process's environment, listed once
     assert page.count("<li>cpu ") == 1 and f"torch_threads {torch.get_num_threads()}" in page
+    assert "Answer loss over the last 10 steps of each phase, in nats: warmup " in page  # mask learning's log
     assert "http://" not in page and "https://" not in page  # nothing fetched from outside
 
     chromium = shutil.which("chromium")

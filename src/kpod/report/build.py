@@ -73,8 +73,31 @@ def weights_section(weights_dir: Path, data_file: Path) -> str:
     texts = {it.key: (it.rationale, weights[it.key]) for it in rationale_items(load_examples(str(data_file)))
              if it.key in weights}
     means = {c: m["mean"] for c, m in class_means(texts.values()).items() if m["tokens"]}
-    figure = _img(plots.class_weight_plot(means), "mean token weight by token class")
-    return f'<div class="figs">{figure}</div>{heatmap_fragment(texts, limit=6, title="Token weights (Figure 2)")}'
+    figures = _img(plots.class_weight_plot(means), "mean token weight by token class")
+    learning, note = mask_learning(weights_dir)
+    return (f'<div class="figs">{figures}{learning}</div>{note}'
+            f'{heatmap_fragment(texts, limit=6, title="Token weights (Figure 2)")}')
+
+
+def mask_learning(weights_dir: Path) -> tuple[str, str]:
+    """The reader's answer loss (Eq. 5) during mask learning, by phase, and its mean over the last
+    10 steps of each phase. Learned masks that leave the reader answering far worse than the random
+    masks of the warm-up removed what it answers from: those weights are not to be trusted."""
+    records = AppendOnlyJsonl(weights_dir / "train_log.jsonl").records()
+    by_phase: dict[str, tuple[list, list]] = {}
+    for record in records:
+        steps, losses = by_phase.setdefault(record["phase"], ([], []))
+        steps.append(record["step"])
+        losses.append(record["answer_loss"])
+    if not by_phase:
+        return "", ""
+    figure = _img(plots.curves_plot(by_phase, "answer loss L_p (nats)"), "mask learning: the reader's answer loss "
+                  "(warmup: random masks; mask: learned masks)")
+    ends = ", ".join(f"{html.escape(phase)} {sum(losses[-10:]) / len(losses[-10:]):.2f}"
+                     for phase, (_, losses) in by_phase.items())
+    return figure, (f"<p class='note'>Answer loss over the last 10 steps of each phase, in nats: {ends}. "
+                    "Learned masks far above the warm-up's random ones mean the reader lost what it answers from, "
+                    "and the weights do not mark keypoints.</p>")
 
 
 def _cell(value, spec: str) -> str:

@@ -96,8 +96,8 @@ def mask_learning(weights_dir: Path) -> tuple[str, str]:
     ends = ", ".join(f"{html.escape(phase)} {sum(losses[-10:]) / len(losses[-10:]):.2f}"
                      for phase, (_, losses) in by_phase.items())
     return figure, (f"<p class='note'>Answer loss over the last 10 steps of each phase, in nats: {ends}. "
-                    "Learned masks far above the warm-up's random ones mean the reader lost what it answers from, "
-                    "and the weights do not mark keypoints.</p>")
+                    "A loss under the learned masks far above the warm-up's means the masks removed what the reader "
+                    "answers from, and the weights do not mark what it needs.</p>")
 
 
 def _cell(value, spec: str) -> str:

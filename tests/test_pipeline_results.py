@@ -59,11 +59,11 @@ def test_grid_value_reads_one_axis_of_a_variant_label():
     assert grid_value("kpod", "schedule.beta") is None
 
 
-def test_mask_learning_shows_the_answer_loss_at_the_end_of_each_phase(tmp_path):
+def test_mask_learning_plots_the_answer_loss_and_gives_each_phase_s_end(tmp_path):
     from kpod.report.build import mask_learning
 
-    records = [{"step": s, "phase": "warmup", "answer_loss": 2.0 + s % 2} for s in range(1, 13)]  # last 10: 2.5
-    records += [{"step": s, "phase": "mask", "answer_loss": float(s)} for s in range(13, 33)]  # last 10: 23..32
+    records = [{"step": s, "phase": "warmup", "answer_loss": 2.0 + s % 2} for s in range(1, 13)]
+    records += [{"step": s, "phase": "mask", "answer_loss": float(s)} for s in range(13, 33)]
     (tmp_path / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     figure, note = mask_learning(tmp_path)
     assert figure.count("<img") == 1

@@ -9,6 +9,7 @@ from kpod.cli import main
 from kpod.models.loading import load_tokenizer
 from kpod.weighting import read_weights
 from kpod.weighting import weigh as weigh_module
+from kpod.weighting.weigh import answer_loss_by_phase
 
 RATIONALES = [
     ("Tom has 12 apples and buys 30 more.", "Tom starts with 12 apples. He buys 30, so 12 + 30 = 42. "
@@ -51,6 +52,9 @@ def test_weigh_writes_aligned_weights_heatmap_and_summary(data, tiny_models, tmp
     assert "Token significance weights" in html and "two#1" in html
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rationales"] == 5 and summary["train"]["steps"] == 6
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert summary["answer_loss_by_phase"] == answer_loss_by_phase(log) and set(summary["answer_loss_by_phase"]) <= {
+        "reader", "warmup", "mask"}
     assert not (out / "checkpoint.pt").exists() and not (out / ".weights.partial.jsonl").exists()
 
 
@@ -111,3 +115,11 @@ def test_bad_data_is_a_clear_error(tmp_path, tiny_models, capsys):
     assert main(["weigh", "--data", str(bad), "--student", str(tiny_models["causal"]), "--out",
                  str(tmp_path / "o")]) == 2
     assert "bad.jsonl" in capsys.readouterr().err
+
+
+def test_answer_loss_by_phase_is_the_mean_of_each_phase_s_last_steps():
+    log = [{"phase": "warmup", "answer_loss": 2.0 + s % 2} for s in range(1, 13)]  # last 10: 2,3,2,3,...: 2.5
+    log += [{"phase": "mask", "answer_loss": float(s)} for s in range(13, 33)]  # last 10: 23..32
+    assert answer_loss_by_phase(log) == {"warmup": 2.5, "mask": 27.5}
+    assert answer_loss_by_phase(log, last=1) == {"warmup": 2.0, "mask": 32.0}
+    assert answer_loss_by_phase([]) == {}

@@ -80,21 +80,21 @@ def weights_section(weights_dir: Path, data_file: Path) -> str:
 
 
 def mask_learning(weights_dir: Path) -> tuple[str, str]:
-    """The reader's answer loss (Eq. 5) during mask learning, by phase, and its mean over the last
-    10 steps of each phase. Learned masks that leave the reader answering far worse than the random
-    masks of the warm-up removed what it answers from: those weights are not to be trusted."""
+    """The reader's answer loss (Eq. 5) during mask learning, by phase, and its mean at the end of
+    each phase (`kpod.weighting.weigh.answer_loss_by_phase`)."""
+    from kpod.weighting.weigh import answer_loss_by_phase
+
     records = AppendOnlyJsonl(weights_dir / "train_log.jsonl").records()
+    if not records:
+        return "", ""
     by_phase: dict[str, tuple[list, list]] = {}
     for record in records:
         steps, losses = by_phase.setdefault(record["phase"], ([], []))
         steps.append(record["step"])
         losses.append(record["answer_loss"])
-    if not by_phase:
-        return "", ""
     figure = _img(plots.curves_plot(by_phase, "answer loss L_p (nats)"), "mask learning: the reader's answer loss "
                   "(warmup: random masks; mask: learned masks)")
-    ends = ", ".join(f"{html.escape(phase)} {sum(losses[-10:]) / len(losses[-10:]):.2f}"
-                     for phase, (_, losses) in by_phase.items())
+    ends = ", ".join(f"{html.escape(phase)} {loss:.2f}" for phase, loss in answer_loss_by_phase(records).items())
     return figure, (f"<p class='note'>Answer loss over the last 10 steps of each phase, in nats: {ends}. "
                     "A loss under the learned masks far above the warm-up's means the masks removed what the reader "
                     "answers from, and the weights do not mark what it needs.</p>")

@@ -212,6 +212,16 @@ def train(parts: Parts, rows: list[Encoded], cfg: WeighConfig, out_dir: Path | N
             "last": record}
 
 
+def answer_loss_by_phase(records: list[dict], last: int = 10) -> dict[str, float]:
+    """Mean answer loss (Eq. 5) over the last `last` logged steps of each training phase. Far higher
+    under the learned masks ("mask") than under the warm-up's random ones ("warmup") means the masks
+    removed what the reader answers from: a collapse, whose weights do not mark what it needs."""
+    by_phase: dict[str, list[float]] = {}
+    for record in records:
+        by_phase.setdefault(record["phase"], []).append(record["answer_loss"])
+    return {phase: float(np.mean(losses[-last:])) for phase, losses in by_phase.items()}
+
+
 @torch.inference_mode()
 def compute_weight_batches(generator: WeightGenerator, rows: list[Encoded], *, floor: float = 0.0,
                            batch_size: int = 64, device: torch.device | str = "cpu", desc: str = "weigh: write"):
@@ -309,6 +319,7 @@ def run_weigh(items: list[RationaleItem], student: str, out_dir: str | Path, cfg
                "write_seconds": round(write_seconds, 3),
                "write_rationales_per_s": round(len(todo) / write_seconds, 2) if todo and write_seconds > 0 else None,
                "weights_stats": weight_stats(ordered), "class_means": class_means(texts.values()),
+               "answer_loss_by_phase": answer_loss_by_phase(AppendOnlyJsonl(out_dir / "train_log.jsonl").records()),
                "config": to_dict(cfg), "student": str(student), "data": str(source)}
     write_json(out_dir / "summary.json", summary)
     partial.path.unlink(missing_ok=True)
@@ -330,4 +341,6 @@ def main(args: argparse.Namespace) -> int:
     summary = run_weigh(items, args.student, args.out, cfg, source=args.data)
     means = ", ".join(f"{c} {m['mean']:.3f}" for c, m in summary["class_means"].items() if m["tokens"])
     print(f"wrote {summary['weights']} ({summary['rationales']} rationales); mean weight by class: {means}")
+    losses = ", ".join(f"{phase} {loss:.2f}" for phase, loss in summary["answer_loss_by_phase"].items())
+    print(f"reader's answer loss over the last 10 steps of each phase (nats): {losses}")
     return 0

@@ -178,15 +178,16 @@ def stage_times_section(runs: list[dict]) -> str:
                 seen.setdefault(found, None)
     if not seen:
         return "<p>No stage timings.</p>"
+    seconds = {path: stage_seconds(path) for path in seen}
     environments: list[str] = []
     rows = []
     for path in seen:
         recorded = stage_environment(path)
         described = ", ".join(f"{key} {value}" for key, value in recorded.items() if value) if recorded else "not recorded"
         environments += [described] if described not in environments else []
-        rows.append(f"<tr><td>{html.escape(path.name)}</td><td>{stage_seconds(path):.1f}</td>"
+        rows.append(f"<tr><td>{html.escape(path.name)}</td><td>{seconds[path]:.1f}</td>"
                     f"<td>{environments.index(described) + 1}</td></tr>")
-    total = sum(stage_seconds(path) for path in seen)
+    total = sum(seconds.values())
     legend = "".join(f"<li>{html.escape(e)}</li>" for e in environments)
     return (f"<table><tr><th>stage</th><th>seconds</th><th>computed in</th></tr>{''.join(rows)}"
             f"<tr><th>all stages</th><th>{total:.1f}</th><th></th></tr></table>"
